@@ -1,0 +1,3 @@
+from fastreboot.cli import main
+
+raise SystemExit(main())

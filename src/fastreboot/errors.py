@@ -1,0 +1,72 @@
+"""Typed errors. Only the CLI turns them into exit codes and one line on stderr."""
+
+from __future__ import annotations
+
+
+class FastrebootError(Exception):
+    """Base class: a message naming the cause, an optional hint saying what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(FastrebootError):
+    """A configuration file is invalid, unsafe (shell code) or unreadable."""
+
+    exit_code = 3
+
+
+class BootConfigError(FastrebootError):
+    """A bootloader configuration (grub.cfg, grubenv, BLS entry) cannot be parsed."""
+
+    exit_code = 3
+
+
+class SelectionError(FastrebootError):
+    """No kernel could be chosen, or the chosen one does not exist."""
+
+    exit_code = 4
+
+
+class ImageError(FastrebootError):
+    """A kernel or initrd image is missing, unreadable or corrupt."""
+
+    exit_code = 4
+
+
+class PreflightError(FastrebootError):
+    """A preflight check failed with level error."""
+
+    exit_code = 5
+
+
+class PermissionError_(FastrebootError):
+    """Not allowed: not root, no CAP_SYS_BOOT, a --root other than / for a changing command."""
+
+    exit_code = 6
+
+
+class KexecError(FastrebootError):
+    """The kernel refused to load or unload a kexec image."""
+
+    exit_code = 7
+
+
+class RebootError(FastrebootError):
+    """The init system did not accept the reboot request."""
+
+    exit_code = 8
+
+
+class Cancelled(FastrebootError):
+    """The user answered no at the confirmation prompt."""
+
+    exit_code = 10
+
+
+class KexecUnsupported(KexecError):
+    """The running kernel lacks the requested kexec interface (ENOSYS)."""

@@ -1,0 +1,37 @@
+"""Data shared by the pure layers: boot entries as bootloaders and /boot describe them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Source(enum.StrEnum):
+    """Where the chosen kernel came from (the plan's "source" field)."""
+
+    GRUB = "grub"
+    BLS = "bls"
+    DEBIAN_CONFIG = "debian-config"
+    REDHAT_CONFIG = "redhat-config"
+    VMLINUZ_LINK = "vmlinuz-link"
+    NEWEST = "newest"
+    RUNNING = "running"
+    EXPLICIT = "explicit"
+
+
+@dataclass(frozen=True)
+class BootEntry:
+    """One bootable kernel.
+
+    Paths are absolute as seen on the target system (never prefixed with --root).
+    ``cmdline`` is None when the source does not say (then /proc/cmdline is used).
+    ``initrds`` keeps the bootloader's order (e.g. microcode first, then the initramfs).
+    """
+
+    kernel: str
+    initrds: tuple[str, ...]
+    cmdline: str | None
+    source: Source
+    title: str = ""
+    version: str | None = None
+    entry_id: str | None = None
