@@ -1,0 +1,115 @@
+"""Facts about the running system, read from /proc and /sys under the root.
+
+Everything is read through the root so that tests can describe a whole machine as a
+directory. ``None`` means "not known" (e.g. --root points at an image that is not running).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastreboot import sysroot
+
+CAP_SYS_BOOT = 22
+
+
+class InitSystem(enum.StrEnum):
+    SYSTEMD = "systemd"
+    SYSV = "sysv"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    running_release: str | None
+    proc_cmdline: str | None
+    kexec_supported: bool | None  # /sys/kernel/kexec_loaded exists
+    kexec_loaded: bool | None
+    kexec_crash_loaded: bool | None
+    crash_size: int | None  # bytes reserved by crashkernel=
+    kexec_load_disabled: bool | None
+    lockdown: str | None  # "none", "integrity", "confidentiality"
+    cap_sys_boot: bool | None
+    init_system: InitSystem
+    systemd_version: int | None
+    efi: bool
+    machine: str | None  # "x86_64", "aarch64"
+
+
+def _flag(root: Path, path: str) -> bool | None:
+    value = sysroot.read_first_line(root, path)
+    if value is None or not value.isdigit():
+        return None
+    return value != "0"
+
+
+def _lockdown(root: Path) -> str | None:
+    text = sysroot.read_first_line(root, "/sys/kernel/security/lockdown")
+    if text is None:
+        return None
+    match = re.search(r"\[(\w+)\]", text)
+    return match.group(1) if match else None
+
+
+def _cap_sys_boot(root: Path) -> bool | None:
+    text = sysroot.read_text(root, "/proc/self/status")
+    if text is None:
+        return None
+    match = re.search(r"^CapEff:\s*([0-9a-fA-F]+)$", text, re.MULTILINE)
+    if not match:
+        return None
+    return bool(int(match.group(1), 16) >> CAP_SYS_BOOT & 1)
+
+
+def systemd_version(root: Path) -> int | None:
+    """systemd's version from its shared library's file name (libsystemd-shared-252.so)."""
+    for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd"):
+        directory = root / libdir
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            match = re.fullmatch(r"libsystemd-shared-(\d+)(?:[.-].*)?\.so", entry.name)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+def detect_init_system(root: Path) -> InitSystem:
+    # /run/systemd/system exists exactly when systemd is PID 1 (sd_booted()).
+    if (root / "run/systemd/system").is_dir():
+        return InitSystem.SYSTEMD
+    comm = sysroot.read_first_line(root, "/proc/1/comm")
+    if comm == "systemd":
+        return InitSystem.SYSTEMD
+    if comm == "init":
+        return InitSystem.SYSV
+    init = sysroot.resolve(root, "/sbin/init")
+    if init.endswith("/systemd"):
+        return InitSystem.SYSTEMD
+    if sysroot.exists(root, init) and (root / "etc/inittab").exists():
+        return InitSystem.SYSV
+    return InitSystem.UNKNOWN
+
+
+def read_system_info(root: Path) -> SystemInfo:
+    crash_size = sysroot.read_first_line(root, "/sys/kernel/kexec_crash_size")
+    return SystemInfo(
+        running_release=sysroot.read_first_line(root, "/proc/sys/kernel/osrelease"),
+        proc_cmdline=sysroot.read_first_line(root, "/proc/cmdline"),
+        kexec_supported=(root / "sys/kernel/kexec_loaded").exists()
+        if (root / "sys/kernel").is_dir()
+        else None,
+        kexec_loaded=_flag(root, "/sys/kernel/kexec_loaded"),
+        kexec_crash_loaded=_flag(root, "/sys/kernel/kexec_crash_loaded"),
+        crash_size=int(crash_size) if crash_size and crash_size.isdigit() else None,
+        kexec_load_disabled=_flag(root, "/proc/sys/kernel/kexec_load_disabled"),
+        lockdown=_lockdown(root),
+        cap_sys_boot=_cap_sys_boot(root),
+        init_system=detect_init_system(root),
+        systemd_version=systemd_version(root),
+        efi=(root / "sys/firmware/efi").is_dir(),
+        machine=sysroot.read_first_line(root, "/proc/sys/kernel/arch"),
+    )
