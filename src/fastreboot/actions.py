@@ -1,0 +1,146 @@
+"""What the changing commands do, in order, through an ``Effects`` object.
+
+The order is the safety argument: load while the system is fully up (a failure leaves it
+untouched), then ask the init system to reboot; any failure after loading and before the
+jump unloads again, so a later plain ``reboot`` is not silently turned into a kexec.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Sequence
+
+from fastreboot import initsystem, sysroot
+from fastreboot.checks import Check
+from fastreboot.config import LoadMethod, RebootMethod
+from fastreboot.effects import Effects
+from fastreboot.errors import KexecError, KexecUnsupported, PreflightError
+from fastreboot.plan import Plan
+from fastreboot.run import CommandError
+from fastreboot.sysinfo import read_system_info
+
+
+def refuse_on_errors(errors: Sequence[Check]) -> None:
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more; see fastreboot check)" if len(errors) > 1 else ""
+        raise PreflightError(
+            f"preflight check {first.name} failed: {first.message}{more}", first.hint
+        )
+
+
+def kexec_tool_argv(
+    kernel: str,
+    initrds: Sequence[str],
+    cmdline: str,
+    *,
+    crash: bool,
+    file_syscall: bool,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    if len(initrds) > 1:
+        raise KexecError(
+            "kexec-tools takes one initrd; this entry has several", hint="use kexec_file_load"
+        )
+    argv = ["kexec", "-p" if crash else "-l", *(["-s"] if file_syscall else []), *extra, kernel]
+    if initrds:
+        argv.append(f"--initrd={initrds[0]}")
+    argv.append(f"--command-line={cmdline}")
+    return argv
+
+
+def load_kernel(
+    effects: Effects,
+    kernel: str,
+    initrds: Sequence[str],
+    cmdline: str,
+    method: LoadMethod,
+    *,
+    crash: bool = False,
+    extra_args: Sequence[str] = (),
+) -> LoadMethod:
+    """Load; returns the method that worked. kexec_load only where kexec_file_load is missing."""
+    if method is LoadMethod.FILE and not extra_args:
+        try:
+            effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
+            return LoadMethod.FILE
+        except KexecUnsupported:
+            if effects.which("kexec") is None:
+                raise
+    elif effects.which("kexec") is None:
+        raise KexecError(
+            "kexec_load needs kexec-tools, which is not installed", hint="apt install kexec-tools"
+        )
+    try:
+        effects.run(
+            kexec_tool_argv(
+                kernel,
+                initrds,
+                cmdline,
+                crash=crash,
+                file_syscall=method is LoadMethod.FILE,
+                extra=extra_args,
+            )
+        )
+    except CommandError as error:
+        raise KexecError(f"kexec-tools could not load {kernel}: {error.message}") from error
+    return LoadMethod.FILE if method is LoadMethod.FILE else LoadMethod.LEGACY
+
+
+def _verify_loaded(effects: Effects, *, crash: bool) -> None:
+    flag = "/sys/kernel/kexec_crash_loaded" if crash else "/sys/kernel/kexec_loaded"
+    if sysroot.read_first_line(effects.root, flag) != "1":
+        raise KexecError(f"the load reported success but {flag} is not 1")
+
+
+def load(plan: Plan, effects: Effects) -> LoadMethod:
+    refuse_on_errors(plan.errors)
+    used = load_kernel(effects, plan.kernel, plan.initrds, plan.cmdline, plan.load_method)
+    _verify_loaded(effects, crash=False)
+    return used
+
+
+def unload(effects: Effects, *, crash: bool = False) -> None:
+    effects.kexec_unload(crash=crash)
+
+
+def fast_reboot(
+    plan: Plan, effects: Effects, *, before_jump: Callable[[], object] | None = None
+) -> None:
+    """Load, then hand over to the init system. Unloads again if anything fails before the jump."""
+    load(plan, effects)
+    try:
+        if plan.consumed_next_entry and plan.grubenv:
+            editor = (
+                effects.which("grub-editenv") or effects.which("grub2-editenv") or "grub-editenv"
+            )
+            effects.run([editor, plan.grubenv, "unset", "next_entry"])
+        if before_jump is not None:
+            before_jump()
+        initsystem.request_kexec_reboot(effects, plan.reboot_method)
+    except BaseException:
+        unload(effects)
+        raise
+
+
+def cold_reboot(effects: Effects, method: RebootMethod) -> list[str]:
+    """Unload, disarm every hook that could turn this reboot into a kexec, reboot. Returns steps."""
+    steps = []
+    info = read_system_info(effects.root)
+    if info.kexec_loaded is not False:
+        unload(effects)
+        steps.append("unloaded the kexec kernel")
+    effects.write_file(initsystem.COLD_MARKER, "cold reboot requested by fastreboot\n")
+    if (effects.root / "etc/init.d/kexec-load").exists():
+        effects.write_file(initsystem.NO_KEXEC_FILE, "")
+        steps.append(
+            f"created {initsystem.NO_KEXEC_FILE} so Debian's kexec-load does not load a kernel"
+        )
+    initsystem.request_cold_reboot(effects, method)
+    steps.append("requested a firmware reboot")
+    return steps
+
+
+def describe_load(plan: Plan) -> str:
+    initrd = f" --initrd={plan.initrd}" if plan.initrds else ""
+    return f"{plan.load_method}: {plan.kernel}{initrd} --command-line={shlex.quote(plan.cmdline)}"

@@ -1,0 +1,148 @@
+"""Command line: parse options, build the plan, print it, act through Effects.
+
+Data goes to stdout, diagnostics to stderr. Only this module maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from fastreboot import __version__
+from fastreboot.errors import Cancelled, FastrebootError
+
+EffectsFactory = Callable[[Path], Any]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+FAST_PROMPT = "Do you want to perform a fast reboot (without hardware reboot)? [y/N] "
+COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N] "
+
+
+def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    # SUPPRESS lets the same option appear before or after the command name.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--root", type=Path, default=default, help="read the system under DIR (default /)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="machine-readable output"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", default=default, help="log commands, show tracebacks"
+    )
+    parser.add_argument("-y", "--yes", action="store_true", default=default, help="do not ask")
+
+
+def _selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kernel", metavar="PATH|VERSION", help="boot this kernel")
+    parser.add_argument("--initrd", metavar="PATH", help="use this initrd")
+    parser.add_argument("--append", metavar="ARGS", help="add to the kernel command line")
+    parser.add_argument("--command-line", metavar="ARGS", help="replace the kernel command line")
+    parser.add_argument(
+        "--target",
+        choices=["default", "newest", "running"],
+        help="default: what the bootloader would boot",
+    )
+    parser.add_argument(
+        "--load-method", choices=["kexec_file_load", "kexec_load"], help=argparse.SUPPRESS
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fastreboot",
+        description="Reboot through kexec: services stop cleanly, the firmware phase is skipped.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastreboot {__version__}")
+    _global_options(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, *, select: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _global_options(sub, top=False)
+        if select:
+            _selection_options(sub)
+        return sub
+
+    command("plan", "show what a fast reboot would do, changing nothing", select=True)
+    command("kernels", "list every boot candidate")
+    command("check", "run the preflight checks; exit 0 when nothing blocks", select=True)
+    load = command("load", "load the planned kernel without rebooting", select=True)
+    load.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
+    reboot = command(
+        "reboot", "fast reboot: load the kernel, then reboot through the init system", select=True
+    )
+    reboot.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
+    reboot.add_argument(
+        "-f",
+        "--force",
+        action="store_true",
+        help="skip the init system: sync, then jump (like reboot -f)",
+    )
+    command("cold", "a real firmware reboot, even when a kexec kernel is loaded")
+    command("unload", "unload the loaded kexec kernel")
+    command("status", "loaded kernels, lockdown, init system, what reboot would do now")
+    command("setup", "install the unit that completes downtime records in the next boot")
+    command("enable", "make a plain `reboot` a fast reboot (installs hooks)")
+    command("disable", "make a plain `reboot` go through the firmware again")
+    command("record-boot", argparse.SUPPRESS)
+    kdump = command("kdump", "crash kernel from /etc/sysconfig/kdump")
+    kdump.add_argument("action", choices=["load", "unload", "status"])
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    args.root = args.root or Path("/")
+    return args
+
+
+def _confirm(prompt: str, stdin: TextIO) -> None:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    answer = stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Cancelled("cancelled: nothing was loaded and nothing was rebooted")
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    effects_factory: EffectsFactory | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Entry point. Tests pass ``effects_factory`` (a recording fake) and ``stdin``."""
+    try:
+        args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    try:
+        from fastreboot import commands
+
+        return commands.dispatch(args, effects_factory=effects_factory, stdin=stdin or sys.stdin)
+    except FastrebootError as error:
+        if args.debug:
+            logging.exception("fastreboot failed")
+        hint = f" (hint: {error.hint})" if error.hint else ""
+        print(f"fastreboot: {error.message}{hint}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("fastreboot: interrupted", file=sys.stderr)
+        return 130
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,226 @@
+"""Downtime records: written just before the jump, completed in the next boot.
+
+Each record is one small JSON file in /var/lib/fastreboot/records, written atomically
+(a crash leaves the old or the new file, never half of one). Only the newest
+``KEEP_RECORDS`` are kept, so the directory never grows without bound.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fastreboot import sysroot
+from fastreboot.effects import Effects
+from fastreboot.plan import Plan
+
+RECORD_DIR = "/var/lib/fastreboot/records"
+KEEP_RECORDS = 50
+# x86 boot protocol: boot_params.hdr.type_of_loader at 0x210; kexec writes 0xD in the high nibble.
+_LOADER_TYPE_OFFSET = 0x210
+_LOADER_KEXEC = 0xD
+
+
+@dataclass(frozen=True)
+class Record:
+    record_id: str
+    state: str  # "pending", "ok", "mismatch"
+    requested_at: float  # wall clock, seconds since the epoch
+    from_kernel: str | None
+    from_boot_id: str | None
+    to_kernel: str
+    to_version: str | None
+    cmdline: str
+    reboot_method: str
+    boot_id: str | None = None
+    came_up_version: str | None = None
+    came_up_cmdline: str | None = None
+    via_kexec: bool | None = None
+    downtime_s: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+    slowest_start: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _boot_id(root: Path) -> str | None:
+    return sysroot.read_first_line(root, "/proc/sys/kernel/random/boot_id")
+
+
+def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> Record:
+    now = time.time() if now is None else now
+    boot_id = _boot_id(effects.root)
+    record = Record(
+        record_id=time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{(boot_id or 'x')[:8]}",
+        state="pending",
+        requested_at=now,
+        from_kernel=plan.running_release,
+        from_boot_id=boot_id,
+        to_kernel=plan.kernel,
+        to_version=plan.kernel_version,
+        cmdline=plan.cmdline,
+        reboot_method=str(plan.reboot_method),
+    )
+    _save(effects, record)
+    _prune(effects)
+    return record
+
+
+def _save(effects: Effects, record: Record) -> None:
+    effects.write_file(
+        f"{RECORD_DIR}/{record.record_id}.json", json.dumps(record.to_json(), indent=1) + "\n"
+    )
+
+
+def _prune(effects: Effects) -> None:
+    for old in _record_files(effects.root)[:-KEEP_RECORDS]:
+        effects.remove_file(f"{RECORD_DIR}/{old.name}")
+
+
+def _record_files(root: Path) -> list[Path]:
+    directory = sysroot.host_path(root, RECORD_DIR)
+    return sorted(directory.glob("*.json")) if directory.is_dir() else []
+
+
+def read_records(root: Path) -> list[Record]:
+    records = []
+    for path in _record_files(root):
+        try:
+            records.append(Record(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue  # a foreign or damaged file is skipped, never fatal
+    return records
+
+
+def booted_via_kexec(root: Path) -> bool | None:
+    """x86 only: the boot protocol says which loader started this kernel."""
+    try:
+        data = sysroot.host_path(root, "/sys/kernel/boot_params/data").read_bytes()
+    except OSError:
+        return None
+    if len(data) <= _LOADER_TYPE_OFFSET:
+        return None
+    (loader,) = struct.unpack_from("B", data, _LOADER_TYPE_OFFSET)
+    return bool(loader >> 4 == _LOADER_KEXEC)
+
+
+@dataclass(frozen=True)
+class BootFacts:
+    """What the new boot knows about itself, gathered by the caller."""
+
+    boot_id: str | None
+    release: str | None
+    cmdline: str | None
+    via_kexec: bool | None
+    wall_now: float
+    uptime: float
+    kernel_s: float | None  # kernel (+initrd) time until userspace started, if known
+    slowest_start: tuple[str, ...] = ()
+
+
+def read_boot_facts(
+    root: Path, *, kernel_s: float | None = None, slowest_start: tuple[str, ...] = ()
+) -> BootFacts:
+    uptime = sysroot.read_first_line(root, "/proc/uptime")
+    return BootFacts(
+        boot_id=_boot_id(root),
+        release=sysroot.read_first_line(root, "/proc/sys/kernel/osrelease"),
+        cmdline=sysroot.read_first_line(root, "/proc/cmdline"),
+        via_kexec=booted_via_kexec(root),
+        wall_now=time.time(),
+        uptime=float(uptime.split()[0]) if uptime else 0.0,
+        kernel_s=kernel_s,
+        slowest_start=slowest_start,
+    )
+
+
+def complete(record: Record, facts: BootFacts) -> Record:
+    """Compare the boot that came up with the one that was planned. Pure."""
+    if record.state != "pending" or facts.boot_id == record.from_boot_id:
+        return record
+    problems = []
+    if record.to_version and facts.release != record.to_version:
+        problems.append(f"expected Linux {record.to_version}, came up with {facts.release}")
+    if facts.cmdline is not None and facts.cmdline.split() != record.cmdline.split():
+        problems.append("the command line differs from the planned one")
+    if facts.via_kexec is False:
+        problems.append(
+            "this boot did not come from kexec: the machine rebooted through the firmware"
+        )
+    kernel_start = facts.wall_now - facts.uptime
+    down_to_kernel = max(0.0, kernel_start - record.requested_at)
+    phases = {"shutdown_and_handover_s": round(down_to_kernel, 2)}
+    if facts.kernel_s is not None:
+        phases["kernel_s"] = round(facts.kernel_s, 2)
+        phases["userspace_s"] = round(max(0.0, facts.uptime - facts.kernel_s), 2)
+    else:
+        phases["kernel_and_userspace_s"] = round(facts.uptime, 2)
+    return replace(
+        record,
+        state="mismatch" if problems else "ok",
+        boot_id=facts.boot_id,
+        came_up_version=facts.release,
+        came_up_cmdline=facts.cmdline,
+        via_kexec=facts.via_kexec,
+        downtime_s=round(down_to_kernel + facts.uptime, 2),
+        phases=phases,
+        slowest_start=list(facts.slowest_start),
+        problems=problems,
+    )
+
+
+def pending_record(root: Path) -> Record | None:
+    pending = [r for r in read_records(root) if r.state == "pending"]
+    return pending[-1] if pending else None
+
+
+def save_completed(effects: Effects, record: Record) -> None:
+    _save(effects, record)
+
+
+def format_record(data: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["requested_at"]))
+    target = data.get("came_up_version") or data.get("to_version") or data["to_kernel"]
+    down = (
+        f"{data['downtime_s']:.1f} s down"
+        if data.get("downtime_s") is not None
+        else "not completed"
+    )
+    line = f"{when}  {data['from_kernel']} -> {target}  {data['state']}  {down}"
+    if data.get("problems"):
+        line += "  (" + "; ".join(data["problems"]) + ")"
+    return line
+
+
+def systemd_boot_times(effects: Effects) -> dict[str, Any]:
+    """Kernel time and the slowest units to start, from systemd; empty where it cannot say."""
+    if not (effects.root / "run/systemd/system").is_dir():
+        return {}
+    result: dict[str, Any] = {}
+    shown = effects.run(
+        [
+            "systemctl",
+            "show",
+            "--property=InitRDTimestampMonotonic",
+            "--property=UserspaceTimestampMonotonic",
+        ],
+        check=False,
+    )
+    values = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    stamps = [
+        int(v)
+        for k in ("InitRDTimestampMonotonic", "UserspaceTimestampMonotonic")
+        if (v := values.get(k, "0")).isdigit() and int(v) > 0
+    ]
+    if stamps:
+        result["kernel_s"] = min(stamps) / 1e6
+    blame = effects.run(["systemd-analyze", "blame", "--no-pager"], check=False)
+    if blame.returncode == 0:
+        result["slowest_start"] = tuple(line.strip() for line in blame.stdout.splitlines()[:3])
+    return result

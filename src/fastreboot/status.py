@@ -1,0 +1,143 @@
+"""Boot candidates and the status report: read-only views of the system."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from fastreboot import bootscan, sysroot
+from fastreboot.bls import bls_selection
+from fastreboot.config import read_debian_kexec, read_own_config
+from fastreboot.grub import grub_selection
+from fastreboot.initsystem import COLD_MARKER, NO_KEXEC_FILE
+from fastreboot.plan import bootloader_choice
+from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
+
+AUTO_KEXEC_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
+SYSTEMD_AUTO_KEXEC_VERSION = 254  # systemctl reboot kexecs a loaded kernel from this version on
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kernel: str
+    version: str | None
+    initrds: tuple[str, ...]
+    source: str
+    title: str
+    default: bool
+    running: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel,
+            "version": self.version,
+            "initrds": list(self.initrds),
+            "source": self.source,
+            "title": self.title,
+            "default": self.default,
+            "running": self.running,
+        }
+
+
+def boot_candidates(root: Path) -> list[Candidate]:
+    """GRUB entries, BLS entries and the /boot scan, marking the default and the running kernel."""
+    running = read_system_info(root).running_release
+    default = bootloader_choice(root).entry
+    grub = grub_selection(root)
+    bls = bls_selection(root)
+    entries = [
+        *(grub.entries if grub else ()),
+        *(bls.entries if bls and not (grub and grub.via == "blscfg") else ()),
+        *bootscan.installed_kernels(root),
+    ]
+    link = bootscan.vmlinuz_link(root)
+    if link:
+        entries.append(link)
+    rows = []
+    for entry in entries:
+        rows.append(
+            Candidate(
+                kernel=entry.kernel,
+                version=entry.version,
+                initrds=entry.initrds,
+                source=str(entry.source),
+                title=entry.title,
+                default=default is not None and entry == default,
+                running=entry.version is not None and entry.version == running,
+            )
+        )
+    return rows
+
+
+def crash_loaded(root: Path) -> bool | None:
+    return read_system_info(root).kexec_crash_loaded
+
+
+def what_reboot_does(root: Path, info: SystemInfo) -> str:
+    """What a plain `reboot` would do right now, honestly."""
+    cold = sysroot.exists(root, COLD_MARKER)
+    if info.init_system is InitSystem.SYSTEMD:
+        auto_unit = sysroot.exists(root, AUTO_KEXEC_UNIT)
+        if info.kexec_loaded and not cold:
+            if (info.systemd_version or 0) >= SYSTEMD_AUTO_KEXEC_VERSION:
+                return "kexec into the loaded kernel (systemd >= 254 kexecs on reboot)"
+            if auto_unit:
+                return "kexec into the loaded kernel (fastreboot auto-kexec hook)"
+            return "firmware reboot: a kernel is loaded, but this systemd does not kexec on reboot"
+        if auto_unit and not cold:
+            return "fast reboot: fastreboot loads the planned kernel when reboot starts"
+        return "firmware reboot"
+    if info.init_system is InitSystem.SYSV:
+        debian = read_debian_kexec(root)
+        hook = any((root / "etc/rc6.d").glob("K*kexec"))
+        if hook and info.kexec_loaded:
+            return "kexec into the loaded kernel (Debian's /etc/init.d/kexec in runlevel 6)"
+        if hook and debian and debian.load_kexec and not sysroot.exists(root, NO_KEXEC_FILE):
+            return "kexec: Debian's kexec-load loads a kernel in runlevel 6 (LOAD_KEXEC=true)"
+        return "firmware reboot"
+    return "unknown (init system not recognised)"
+
+
+def system_status(root: Path) -> dict[str, Any]:
+    info = read_system_info(root)
+    own = read_own_config(root)
+    from fastreboot import records
+
+    return {
+        "version": 1,
+        "running_kernel": info.running_release,
+        "kexec_loaded": info.kexec_loaded,
+        "crash_kernel_loaded": info.kexec_crash_loaded,
+        "crash_kernel_reserved_bytes": info.crash_size,
+        "lockdown": info.lockdown,
+        "kexec_load_disabled": info.kexec_load_disabled,
+        "init_system": str(info.init_system),
+        "systemd_version": info.systemd_version,
+        "auto_kexec": own.auto_kexec,
+        "reboot_would": what_reboot_does(root, info),
+        "records": [r.to_json() for r in records.read_records(root)[-5:]],
+    }
+
+
+def _yes_no(value: object) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def format_status(report: dict[str, Any], out: TextIO) -> None:
+    print(f"running kernel:      {report['running_kernel'] or 'unknown'}", file=out)
+    print(f"kexec kernel loaded: {_yes_no(report['kexec_loaded'])}", file=out)
+    crash = report["crash_kernel_reserved_bytes"]
+    reserved = f", {crash // (1 << 20)} MiB reserved" if crash else ", none reserved"
+    print(f"crash kernel loaded: {_yes_no(report['crash_kernel_loaded'])}{reserved}", file=out)
+    print(f"lockdown:            {report['lockdown'] or 'unknown'}", file=out)
+    print(f"kexec_load_disabled: {_yes_no(report['kexec_load_disabled'])}", file=out)
+    version = f" {report['systemd_version']}" if report["systemd_version"] else ""
+    print(f"init system:         {report['init_system']}{version}", file=out)
+    print(f"reboot would:        {report['reboot_would']}", file=out)
+    if report["records"]:
+        print("last fast reboots:", file=out)
+        from fastreboot.records import format_record
+
+        for record in report["records"]:
+            print(f"  {format_record(record)}", file=out)

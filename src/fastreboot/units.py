@@ -1,0 +1,104 @@
+"""Files that `fastreboot setup` and `fastreboot enable` install, as text.
+
+- fastreboot-record.service completes the downtime record in the next boot.
+- fastreboot-auto-load.service (enable) loads the planned kernel as soon as reboot.target
+  starts, while services stop; the system-shutdown hook then jumps instead of the
+  firmware reboot at the very end (systemd < 254 never kexecs on `reboot` by itself).
+- on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
+Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
+"""
+
+from __future__ import annotations
+
+RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
+RECORD_UNIT_LINK = "/etc/systemd/system/multi-user.target.wants/fastreboot-record.service"
+AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
+AUTO_LOAD_LINK = "/etc/systemd/system/reboot.target.wants/fastreboot-auto-load.service"
+SHUTDOWN_HOOK = "/usr/lib/systemd/system-shutdown/fastreboot"
+SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
+SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
+
+
+def record_unit(binary: str) -> str:
+    return f"""[Unit]
+Description=Complete the fastreboot downtime record of this boot
+ConditionDirectoryNotEmpty=/var/lib/fastreboot/records
+After=local-fs.target
+
+[Service]
+# idle: run once the boot's other jobs are dispatched, so the record sees a finished boot.
+Type=idle
+ExecStart={binary} record-boot
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def auto_load_unit(binary: str) -> str:
+    return f"""[Unit]
+Description=Load the next kernel so that this reboot skips the firmware (fastreboot)
+DefaultDependencies=no
+Before=umount.target final.target systemd-reboot.service
+RequiresMountsFor=/boot /usr
+ConditionPathExists=!/run/fastreboot/cold
+ConditionPathExists=!/no-kexec-reboot
+
+[Service]
+Type=oneshot
+ExecStart={binary} load --yes --record
+
+[Install]
+WantedBy=reboot.target
+"""
+
+
+def shutdown_hook(python: str) -> str:
+    # Runs last, from systemd-shutdown, after every file system is unmounted or read-only.
+    return f"""#!/bin/sh
+# Installed by `fastreboot enable`: the final reboot becomes a kexec when a kernel is loaded.
+[ "$1" = reboot ] || exit 0
+[ -e /run/fastreboot/cold ] && exit 0
+[ "$(cat /sys/kernel/kexec_loaded 2>/dev/null)" = 1 ] || exit 0
+command -v kexec >/dev/null 2>&1 && exec kexec -e
+exec {python} -c 'import ctypes; ctypes.CDLL(None).reboot(0x45584543)'
+"""
+
+
+def sysv_auto_load_script(binary: str) -> str:
+    return f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          fastreboot-auto-load
+# Required-Start:    $local_fs
+# Required-Stop:     $local_fs
+# X-Stop-Before:     kexec
+# Default-Start:     2 3 4 5
+# Default-Stop:      6
+# Short-Description: Load the next kernel so that this reboot skips the firmware
+### END INIT INFO
+case "$1" in
+  start) ;;
+  stop)
+    [ "$(runlevel | cut -d' ' -f2)" = 6 ] || exit 0
+    [ -e /run/fastreboot/cold ] || [ -e /no-kexec-reboot ] && exit 0
+    [ "$(cat /sys/kernel/kexec_loaded 2>/dev/null)" = 1 ] && exit 0
+    {binary} load --yes --record || echo "fastreboot: load failed; rebooting through the firmware"
+    ;;
+esac
+exit 0
+"""
+
+
+def sysv_record_script(binary: str) -> str:
+    return f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          fastreboot-record
+# Required-Start:    $local_fs $all
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:
+# Short-Description: Complete the fastreboot downtime record of this boot
+### END INIT INFO
+[ "$1" = start ] && {binary} record-boot
+exit 0
+"""
