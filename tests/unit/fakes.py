@@ -1,0 +1,88 @@
+"""A recording Effects: what fastreboot would do to a machine, done to a fake sysroot."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from fastreboot.errors import KexecError, KexecUnsupported
+
+
+class RecordingEffects:
+    """Records every call; simulates the kernel's view in the fake /sys so checks see it."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        commands: Sequence[str] = ("systemctl", "telinit", "grub-editenv", "update-rc.d"),
+        fail_load: str | None = None,
+        fail_commands: Sequence[str] = (),
+    ) -> None:
+        self.root = root
+        self.calls: list[tuple[object, ...]] = []
+        self.commands = set(commands)
+        self.fail_load = fail_load  # None, "unsupported" or "rejected"
+        self.fail_commands = set(fail_commands)
+
+    def _flag(self, crash: bool) -> Path:
+        return self.root / ("sys/kernel/kexec_crash_loaded" if crash else "sys/kernel/kexec_loaded")
+
+    def kexec_file_load(
+        self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
+    ) -> None:
+        self.calls.append(("kexec_file_load", kernel, tuple(initrds), cmdline, crash))
+        if self.fail_load == "unsupported":
+            raise KexecUnsupported("kexec_file_load: the running kernel has no support for it")
+        if self.fail_load == "rejected":
+            raise KexecError("kexec_file_load failed: refused by kernel lockdown (integrity)")
+        self._flag(crash).write_text("1\n")
+
+    def kexec_unload(self, *, crash: bool) -> None:
+        self.calls.append(("kexec_unload", crash))
+        self._flag(crash).write_text("0\n")
+
+    def which(self, command: str) -> str | None:
+        return f"/usr/sbin/{command}" if command in self.commands else None
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        self.calls.append(("run", tuple(argv), dict(env or {})))
+        if argv[0] == "kexec" and "-u" not in argv:
+            self._flag("-p" in argv).write_text("1\n")
+        code = 1 if argv[0] in self.fail_commands else 0
+        if code and check:
+            from fastreboot.run import CommandError
+
+            raise CommandError(f"{' '.join(argv)} failed with exit code 1")
+        return subprocess.CompletedProcess(list(argv), code, "", "")
+
+    def sync(self) -> None:
+        self.calls.append(("sync",))
+
+    def jump(self) -> None:
+        self.calls.append(("jump",))
+
+    def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        self.calls.append(("write_file", path))
+        target = self.root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def remove_file(self, path: str) -> None:
+        self.calls.append(("remove_file", path))
+        (self.root / path.lstrip("/")).unlink(missing_ok=True)
+
+    def names(self) -> list[str]:
+        """The calls as short strings, e.g. ["kexec_file_load", "run systemctl kexec"]."""
+        out = []
+        for call in self.calls:
+            if call[0] == "run":
+                argv = call[1]
+                assert isinstance(argv, tuple)
+                out.append("run " + " ".join(str(a) for a in argv))
+            else:
+                out.append(str(call[0]))
+        return out

@@ -1,0 +1,237 @@
+"""The CLI against fake sysroots and recording effects: output, prompts, exit codes, commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fastreboot.cli import FAST_PROMPT
+from tests.unit.cli_helpers import run_cli
+from tests.unit.fakes import RecordingEffects
+from tests.unit.sysroots import NEW, OLD, debian_systemd, debian_sysv
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Path:
+    debian_systemd(tmp_path)
+    return tmp_path
+
+
+def test_plan_json_global_options_before_or_after(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["plan", "--root", str(machine), "--json"]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert run_cli(["--root", str(machine), "--json", "plan"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert after == before
+    assert after["kernel"] == f"/boot/vmlinuz-{NEW}"
+
+
+def test_plan_human_output(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["plan", "--root", str(machine)]) == 0
+    out = capsys.readouterr().out
+    assert f"kernel:   /boot/vmlinuz-{NEW} (Linux {NEW})" in out
+    assert "reboot:   systemd (systemctl kexec)" in out
+
+
+def test_reboot_answer_no_does_nothing(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = RecordingEffects(machine)
+    assert run_cli(["reboot", "--root", str(machine)], fake, answer="n\n") == 10
+    captured = capsys.readouterr()
+    assert FAST_PROMPT in captured.err
+    assert "cancelled" in captured.err
+    assert fake.calls == []
+    assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
+
+
+def test_reboot_with_no_stdin_is_no(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    assert run_cli(["reboot", "--root", str(machine)], fake, answer="") == 10
+    assert fake.calls == []
+
+
+def test_reboot_yes_loads_then_asks_systemd(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    assert (
+        run_cli(["reboot", "--root", str(machine), "--append", "marker=1"], fake, answer="y\n") == 0
+    )
+    assert fake.calls[0] == (
+        "kexec_file_load",
+        f"/boot/vmlinuz-{NEW}",
+        (f"/boot/initrd.img-{NEW}",),
+        "root=UUID=0b5f3c5e-1111-4a4a-9c9c-123456789abc ro quiet marker=1",
+        False,
+    )
+    assert fake.names()[-1] == "run systemctl kexec"
+    assert "write_file" in fake.names()  # the downtime record, before the jump
+
+
+def test_reboot_on_sysv_goes_through_runlevel_6(tmp_path: Path) -> None:
+    debian_sysv(tmp_path)
+    fake = RecordingEffects(tmp_path)
+    assert run_cli(["reboot", "--yes", "--root", str(tmp_path)], fake) == 0
+    assert fake.names()[-1] == "run telinit 6"
+
+
+def test_reboot_force_syncs_then_jumps(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    # A real jump never returns; the fake's does, which is the "jump failed" case:
+    # fastreboot must then unload again and say so.
+    assert run_cli(["reboot", "-f", "--yes", "--root", str(machine)], fake) == 8
+    assert fake.names()[-3:] == ["sync", "jump", "kexec_unload"]
+    assert "run systemctl kexec" not in fake.names()
+
+
+def test_failed_init_request_unloads_again(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, fail_commands=["systemctl"])
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 8
+    assert fake.names()[-1] == "kexec_unload"
+    assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fastreboot: the init system refused")
+
+
+def test_dry_run_changes_nothing(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    assert run_cli(["reboot", "--dry-run", "--yes", "--root", str(machine)], fake) == 0
+    assert fake.calls == []
+
+
+def test_preflight_error_blocks_load(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (machine / f"boot/initrd.img-{NEW}").unlink()
+    fake = RecordingEffects(machine)
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 5
+    assert fake.calls == []
+    err = capsys.readouterr().err
+    assert f"initrd /boot/initrd.img-{NEW} does not exist" in err
+
+
+def test_load_falls_back_to_kexec_load_when_file_interface_missing(machine: Path) -> None:
+    fake = RecordingEffects(machine, commands=["kexec", "systemctl"], fail_load="unsupported")
+    assert run_cli(["load", "--root", str(machine)], fake) == 0
+    assert fake.names()[1].startswith(f"run kexec -l -s /boot/vmlinuz-{NEW} --initrd=")
+
+
+def test_load_rejected_is_exit_7_and_nothing_loaded(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, commands=["kexec"], fail_load="rejected")
+    assert run_cli(["load", "--root", str(machine)], fake) == 7
+    assert "lockdown" in capsys.readouterr().err
+    assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
+
+
+def test_grub_next_entry_is_cleared_before_the_jump(machine: Path) -> None:
+    from fastreboot.plan import Plan
+
+    fake = RecordingEffects(machine)
+    from fastreboot import actions
+    from fastreboot.plan import Options, make_plan
+
+    plan = make_plan(machine, Options())
+    one_shot = Plan(
+        **{**plan.__dict__, "consumed_next_entry": "1>2", "grubenv": "/boot/grub/grubenv"}
+    )
+    actions.fast_reboot(one_shot, fake)
+    assert "run /usr/sbin/grub-editenv /boot/grub/grubenv unset next_entry" in fake.names()
+
+
+def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None:
+    (machine / "sys/kernel/kexec_loaded").write_text("1\n")
+    (machine / "etc/init.d").mkdir(parents=True)
+    (machine / "etc/init.d/kexec-load").write_text("#!/bin/sh\n")
+    fake = RecordingEffects(machine)
+    assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
+    assert fake.names() == [
+        "kexec_unload",
+        "write_file",
+        "write_file",
+        "run systemctl reboot",
+    ]
+    assert fake.calls[-1][2] == {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}
+    assert (machine / "no-kexec-reboot").exists()
+
+
+def test_cold_answer_no(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    assert run_cli(["cold", "--root", str(machine)], fake, answer="no\n") == 10
+    assert fake.calls == []
+
+
+def test_changing_commands_refuse_a_foreign_root_on_the_host(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No fake: HostEffects is asked for, and refuses (test-suite lock, then --root rule).
+    assert run_cli(["load", "--root", str(machine)]) != 0
+    assert "refusing" in capsys.readouterr().err
+
+
+def test_kernels_lists_default_and_running(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["kernels", "--json", "--root", str(machine)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    default = [r for r in rows if r["default"]]
+    running = [r for r in rows if r["running"]]
+    assert default and default[0]["version"] == NEW
+    assert running and running[0]["version"] == OLD
+
+
+def test_check_exit_codes(machine: Path) -> None:
+    assert run_cli(["check", "--root", str(machine)]) == 0
+    (machine / "proc/sys/kernel/kexec_load_disabled").write_text("1\n")
+    assert run_cli(["check", "--root", str(machine)]) == 5
+
+
+def test_status_json(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["status", "--json", "--root", str(machine)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["init_system"] == "systemd"
+    assert report["systemd_version"] == 252
+    assert report["reboot_would"] == "firmware reboot"
+
+
+def test_config_with_shell_code_is_exit_3_naming_file_and_line(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (machine / "etc/default").mkdir(parents=True)
+    (machine / "etc/default/kexec").write_text('LOAD_KEXEC=true\nAPPEND="$(cat /proc/cmdline)"\n')
+    fake = RecordingEffects(machine)
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 3
+    err = capsys.readouterr().err
+    assert "/etc/default/kexec:2" in err
+    assert fake.calls == []
+
+
+def test_usage_error_is_exit_2() -> None:
+    assert run_cli(["frobnicate"]) == 2
+
+
+def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "fastreboot", "plan", "--json", "--root", str(machine)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["kernel_version"] == NEW
+    # and the lock reaches subprocesses too: a changing command cannot act on the host
+    result = subprocess.run(
+        [sys.executable, "-m", "fastreboot", "unload"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode != 0 and "refusing to act on this machine" in result.stderr

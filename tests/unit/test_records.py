@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+from fastreboot import records
+from fastreboot.plan import Options, make_plan
+from tests.unit.fakes import RecordingEffects
+from tests.unit.sysroots import NEW, OLD, debian_systemd
+
+OLD_BOOT = "4a4e2f2e-0000-4000-8000-000000000001"
+NEW_BOOT = "9b9b9b9b-0000-4000-8000-000000000002"
+
+
+def pending(tmp_path: Path) -> records.Record:
+    debian_systemd(tmp_path)
+    plan = make_plan(tmp_path, Options())
+    return records.write_pending(RecordingEffects(tmp_path), plan, now=1_000_000.0)
+
+
+def facts(**changes: object) -> records.BootFacts:
+    base: dict[str, object] = {
+        "boot_id": NEW_BOOT,
+        "release": NEW,
+        "cmdline": "root=UUID=0b5f3c5e-1111-4a4a-9c9c-123456789abc ro quiet",
+        "via_kexec": True,
+        "wall_now": 1_000_020.0,
+        "uptime": 8.0,
+        "kernel_s": 2.5,
+    }
+    base.update(changes)
+    return records.BootFacts(**base)  # type: ignore[arg-type]
+
+
+def test_pending_record_is_written_and_read_back(tmp_path: Path) -> None:
+    record = pending(tmp_path)
+    assert record.state == "pending"
+    (stored,) = records.read_records(tmp_path)
+    assert stored == record
+    assert (
+        stored.from_kernel == OLD and stored.to_version == NEW and stored.from_boot_id == OLD_BOOT
+    )
+
+
+def test_completed_record_has_downtime_and_phases(tmp_path: Path) -> None:
+    done = records.complete(pending(tmp_path), facts())
+    assert done.state == "ok" and not done.problems
+    # kernel started at 1_000_012 (20 - 8 s uptime): 12 s down before it, 8 s after
+    assert done.downtime_s == 20.0
+    assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5, "userspace_s": 5.5}
+
+
+def test_wrong_kernel_or_firmware_reboot_is_reported(tmp_path: Path) -> None:
+    record = pending(tmp_path)
+    wrong = records.complete(record, facts(release=OLD, via_kexec=False))
+    assert wrong.state == "mismatch"
+    assert any("expected Linux" in p for p in wrong.problems)
+    assert any("firmware" in p for p in wrong.problems)
+
+
+def test_same_boot_does_not_complete(tmp_path: Path) -> None:
+    record = pending(tmp_path)
+    assert records.complete(record, facts(boot_id=OLD_BOOT)) is record
+
+
+def test_records_are_bounded(tmp_path: Path) -> None:
+    debian_systemd(tmp_path)
+    plan = make_plan(tmp_path, Options())
+    fake = RecordingEffects(tmp_path)
+    for second in range(records.KEEP_RECORDS + 7):
+        records.write_pending(fake, plan, now=1_000_000.0 + second)
+    assert len(records.read_records(tmp_path)) == records.KEEP_RECORDS
+
+
+def test_damaged_record_is_skipped(tmp_path: Path) -> None:
+    pending(tmp_path)
+    (tmp_path / "var/lib/fastreboot/records/zz-broken.json").write_text("{not json")
+    assert len(records.read_records(tmp_path)) == 1
+
+
+def test_boot_protocol_tells_kexec_from_firmware(tmp_path: Path) -> None:
+    data = bytearray(4096)
+    path = tmp_path / "sys/kernel/boot_params/data"
+    path.parent.mkdir(parents=True)
+    struct.pack_into("B", data, 0x210, 0xD0)
+    path.write_bytes(bytes(data))
+    assert records.booted_via_kexec(tmp_path) is True
+    struct.pack_into("B", data, 0x210, 0xB0)  # QEMU's direct -kernel boot
+    path.write_bytes(bytes(data))
+    assert records.booted_via_kexec(tmp_path) is False
+
+
+def test_record_json_roundtrip(tmp_path: Path) -> None:
+    record = pending(tmp_path)
+    path = next((tmp_path / "var/lib/fastreboot/records").glob("*.json"))
+    assert json.loads(path.read_text())["record_id"] == record.record_id
