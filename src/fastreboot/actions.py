@@ -42,7 +42,7 @@ def kexec_tool_argv(
         raise KexecError(
             "kexec-tools takes one initrd; this entry has several", hint="use kexec_file_load"
         )
-    argv = ["kexec", "-p" if crash else "-l", *(["-s"] if file_syscall else []), *extra, kernel]
+    argv = ["kexec", "-p" if crash else "-l", "-s" if file_syscall else "-c", *extra, kernel]
     if initrds:
         argv.append(f"--initrd={initrds[0]}")
     argv.append(f"--command-line={cmdline}")

@@ -48,7 +48,7 @@ def boot_candidates(root: Path) -> list[Candidate]:
     bls = bls_selection(root)
     entries = [
         *(grub.entries if grub else ()),
-        *(bls.entries if bls and not (grub and grub.via == "blscfg") else ()),
+        *(bls.entries if bls and not (grub and grub.via.startswith("blscfg")) else ()),
         *bootscan.installed_kernels(root),
     ]
     link = bootscan.vmlinuz_link(root)
