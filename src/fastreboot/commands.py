@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from fastreboot import actions, status
 from fastreboot.checks import Check, Level
 from fastreboot.cli import COLD_PROMPT, FAST_PROMPT, EffectsFactory, _confirm, print_json
 from fastreboot.config import LoadMethod, RebootMethod, Target
-from fastreboot.effects import Effects, HostEffects
-from fastreboot.kdump import KdumpPlan, make_kdump_plan
 from fastreboot.plan import Options, Plan, make_plan
+
+if TYPE_CHECKING:
+    from fastreboot.effects import Effects
+    from fastreboot.kdump import KdumpPlan
+
+# Modules that only changing commands need (effects, actions, kdump, status) are imported
+# where they are used: `fastreboot plan` stays fast to start.
 
 _REBOOT_VIA = {
     RebootMethod.SYSTEMD: "systemd (systemctl kexec)",
@@ -35,6 +39,8 @@ def _options(args: argparse.Namespace) -> Options:
 
 
 def _effects(args: argparse.Namespace, factory: EffectsFactory | None) -> Effects:
+    from fastreboot.effects import HostEffects
+
     effects: Effects = factory(args.root) if factory else HostEffects(args.root)
     return effects
 
@@ -87,6 +93,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
+    from fastreboot import status
+
     rows = status.boot_candidates(args.root)
     if args.json:
         print_json([row.to_json() for row in rows])
@@ -102,6 +110,8 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
+    from fastreboot import actions
+
     plan = make_plan(args.root, _options(args))
     actions.refuse_on_errors(plan.errors)
     effects = _effects(args, factory)
@@ -118,6 +128,8 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
 
 
 def cmd_reboot(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
+    from fastreboot import actions
+
     plan = make_plan(args.root, _options(args))
     if args.json:
         print_json(plan.to_json())
@@ -138,6 +150,7 @@ def cmd_reboot(args: argparse.Namespace, factory: EffectsFactory | None, stdin: 
 
 
 def cmd_cold(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
+    from fastreboot import actions
     from fastreboot.sysinfo import InitSystem, read_system_info
 
     info = read_system_info(args.root)
@@ -154,12 +167,16 @@ def cmd_cold(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
 
 
 def cmd_unload(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
+    from fastreboot import actions
+
     actions.unload(_effects(args, factory))
     print("unloaded: a plain reboot goes through the firmware again", file=sys.stderr)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from fastreboot import status
+
     report = status.system_status(args.root)
     if args.json:
         print_json(report)
@@ -187,6 +204,9 @@ def _format_kdump(plan: KdumpPlan, out: TextIO) -> None:
 
 
 def cmd_kdump(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
+    from fastreboot import actions, status
+    from fastreboot.kdump import make_kdump_plan
+
     if args.action == "unload":
         actions.unload(_effects(args, factory), crash=True)
         print("crash kernel unloaded", file=sys.stderr)
