@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from fastreboot import initsystem, sysroot
 from fastreboot.checks import Check
-from fastreboot.config import LoadMethod, RebootMethod
+from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
 from fastreboot.effects import Effects
 from fastreboot.errors import KexecError, KexecUnsupported, PreflightError
 from fastreboot.plan import Plan
@@ -131,7 +131,10 @@ def cold_reboot(effects: Effects, method: RebootMethod) -> list[str]:
         unload(effects)
         steps.append("unloaded the kexec kernel")
     effects.write_file(initsystem.COLD_MARKER, "cold reboot requested by fastreboot\n")
-    if (effects.root / "etc/init.d/kexec-load").exists():
+    debian = read_debian_kexec(effects.root)
+    # kexec-load removes the marker only when it gets that far (LOAD_KEXEC=true); created
+    # otherwise, it would linger and silently turn a later reboot cold.
+    if (effects.root / "etc/init.d/kexec-load").exists() and debian and debian.load_kexec:
         effects.write_file(initsystem.NO_KEXEC_FILE, "")
         steps.append(
             f"created {initsystem.NO_KEXEC_FILE} so Debian's kexec-load does not load a kernel"

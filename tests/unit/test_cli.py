@@ -148,6 +148,8 @@ def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None
     (machine / "sys/kernel/kexec_loaded").write_text("1\n")
     (machine / "etc/init.d").mkdir(parents=True)
     (machine / "etc/init.d/kexec-load").write_text("#!/bin/sh\n")
+    (machine / "etc/default").mkdir(parents=True)
+    (machine / "etc/default/kexec").write_text("LOAD_KEXEC=true\n")
     fake = RecordingEffects(machine)
     assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
     assert fake.names() == [
@@ -158,6 +160,17 @@ def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None
     ]
     assert fake.calls[-1][2] == {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}
     assert (machine / "no-kexec-reboot").exists()
+
+
+def test_cold_leaves_no_marker_when_debian_would_not_load(machine: Path) -> None:
+    (machine / "etc/init.d").mkdir(parents=True)
+    (machine / "etc/init.d/kexec-load").write_text("#!/bin/sh\n")
+    (machine / "etc/default").mkdir(parents=True)
+    (machine / "etc/default/kexec").write_text("LOAD_KEXEC=false\n")
+    fake = RecordingEffects(machine)
+    assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
+    assert not (machine / "no-kexec-reboot").exists()
+    assert fake.names()[-1] == "run systemctl reboot"
 
 
 def test_cold_answer_no(machine: Path) -> None:
