@@ -8,3 +8,12 @@ happen only inside QEMU guests (tests/vm), where fastreboot runs in the guest.
 import os
 
 os.environ["FASTREBOOT_FORBID_HOST_EFFECTS"] = "1"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    from tests.vm import summary
+
+    if summary.LINES:
+        terminalreporter.section("fastreboot VM scenarios")
+        for line in summary.LINES:
+            terminalreporter.write_line(line)

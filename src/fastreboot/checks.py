@@ -76,7 +76,8 @@ def check_kernel(root: Path, kernel: str) -> tuple[Check, str | None]:
     try:
         image = read_kernel_image(sysroot.host_path(root, sysroot.resolve(root, kernel)))
     except ImageError as err:
-        return error("kernel-image", f"{kernel}: {err.message}", err.hint), None
+        message = err.message if kernel in err.message else f"{kernel}: {err.message}"
+        return error("kernel-image", message, err.hint), None
     if image.kind is ImageKind.UNKNOWN:
         return error("kernel-image", f"{kernel} is not a Linux kernel image"), None
     named = version_from_filename(Path(kernel).name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from pathlib import Path
 
 from fastreboot import units
 from fastreboot.effects import Effects
@@ -14,6 +15,10 @@ def _binary() -> str:
     return shutil.which("fastreboot") or "/usr/bin/fastreboot"
 
 
+def _code_dir() -> str:
+    return str(Path(__file__).resolve().parent)
+
+
 def setup(effects: Effects) -> list[str]:
     """Install the unit (or init script) that completes downtime records in the next boot."""
     init = read_system_info(effects.root).init_system
@@ -22,7 +27,7 @@ def setup(effects: Effects) -> list[str]:
         effects.write_file(units.SYSV_RECORD_SCRIPT, units.sysv_record_script(binary), mode=0o755)
         effects.run(["update-rc.d", "fastreboot-record", "defaults"])
         return [units.SYSV_RECORD_SCRIPT]
-    effects.write_file(units.RECORD_UNIT, units.record_unit(binary))
+    effects.write_file(units.RECORD_UNIT, units.record_unit(binary, _code_dir()))
     effects.run(["systemctl", "daemon-reload"])
     effects.run(["systemctl", "enable", "fastreboot-record.service"])
     return [units.RECORD_UNIT]
@@ -37,7 +42,7 @@ def enable(effects: Effects) -> list[str]:
         effects.write_file(units.SYSV_SCRIPT, units.sysv_auto_load_script(binary), mode=0o755)
         effects.run(["update-rc.d", "fastreboot-auto-load", "defaults"])
         return [*installed, units.SYSV_SCRIPT]
-    effects.write_file(units.AUTO_LOAD_UNIT, units.auto_load_unit(binary))
+    effects.write_file(units.AUTO_LOAD_UNIT, units.auto_load_unit(binary, _code_dir()))
     effects.write_file(units.SHUTDOWN_HOOK, units.shutdown_hook(sys.executable), mode=0o755)
     effects.run(["systemctl", "daemon-reload"])
     effects.run(["systemctl", "enable", "fastreboot-auto-load.service"])

@@ -224,3 +224,12 @@ def systemd_boot_times(effects: Effects) -> dict[str, Any]:
     if blame.returncode == 0:
         result["slowest_start"] = tuple(line.strip() for line in blame.stdout.splitlines()[:3])
     return result
+
+
+def current_view(root: Path) -> list[Record]:
+    """The records, with a pending one completed in memory if this is already the next boot
+    (the boot unit persists it; `fastreboot status` must not wait for that unit)."""
+    found = read_records(root)
+    if found and found[-1].state == "pending":
+        found[-1] = complete(found[-1], read_boot_facts(root))
+    return found

@@ -116,7 +116,7 @@ def system_status(root: Path) -> dict[str, Any]:
         "systemd_version": info.systemd_version,
         "auto_kexec": own.auto_kexec,
         "reboot_would": what_reboot_does(root, info),
-        "records": [r.to_json() for r in records.read_records(root)[-5:]],
+        "records": [r.to_json() for r in records.current_view(root)[-5:]],
     }
 
 

@@ -19,11 +19,14 @@ SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
 
 
-def record_unit(binary: str) -> str:
+def record_unit(binary: str, code_dir: str) -> str:
+    # RequiresMountsFor: fastreboot's own code may live on a file system that local-fs.target
+    # does not wait for (a nofail mount, /opt on its own disk).
     return f"""[Unit]
 Description=Complete the fastreboot downtime record of this boot
 ConditionDirectoryNotEmpty=/var/lib/fastreboot/records
 After=local-fs.target
+RequiresMountsFor={code_dir}
 
 [Service]
 # idle: run once the boot's other jobs are dispatched, so the record sees a finished boot.
@@ -35,12 +38,12 @@ WantedBy=multi-user.target
 """
 
 
-def auto_load_unit(binary: str) -> str:
+def auto_load_unit(binary: str, code_dir: str) -> str:
     return f"""[Unit]
 Description=Load the next kernel so that this reboot skips the firmware (fastreboot)
 DefaultDependencies=no
 Before=umount.target final.target systemd-reboot.service
-RequiresMountsFor=/boot /usr
+RequiresMountsFor=/boot /usr {code_dir}
 ConditionPathExists=!/run/fastreboot/cold
 ConditionPathExists=!/no-kexec-reboot
 

@@ -95,3 +95,28 @@ def test_record_json_roundtrip(tmp_path: Path) -> None:
     record = pending(tmp_path)
     path = next((tmp_path / "var/lib/fastreboot/records").glob("*.json"))
     assert json.loads(path.read_text())["record_id"] == record.record_id
+
+
+def test_status_completes_a_pending_record_of_the_previous_boot(tmp_path: Path) -> None:
+    pending(tmp_path)
+    (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")
+    (tmp_path / "proc/sys/kernel/osrelease").write_text(NEW + "\n")
+    (tmp_path / "proc/uptime").write_text("8.00 12.00\n")
+    (view,) = records.current_view(tmp_path)
+    assert view.state == "ok" and view.boot_id == NEW_BOOT
+    assert view.phases["kernel_and_userspace_s"] == 8.0
+    # ...in memory only: the stored record stays pending until the boot unit saves it
+    assert records.read_records(tmp_path)[0].state == "pending"
+
+
+def test_record_unit_waits_for_the_mount_holding_fastreboot(tmp_path: Path) -> None:
+    from fastreboot import install, units
+
+    root = debian_systemd(tmp_path).root
+    fake = RecordingEffects(root)
+    install.setup(fake)
+    unit = (root / units.RECORD_UNIT.lstrip("/")).read_text()
+    code_dir = Path(install.__file__).resolve().parent
+    assert f"RequiresMountsFor={code_dir}" in unit
+    assert "ExecStart=" in unit and unit.rstrip().endswith("WantedBy=multi-user.target")
+    assert fake.names()[-1] == "run systemctl enable fastreboot-record.service"
