@@ -98,7 +98,8 @@ def test_record_json_roundtrip(tmp_path: Path) -> None:
 
 
 def test_status_completes_a_pending_record_of_the_previous_boot(tmp_path: Path) -> None:
-    pending(tmp_path)
+    planned = pending(tmp_path)
+    (tmp_path / "proc/cmdline").write_text(planned.cmdline + "\n")
     (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")
     (tmp_path / "proc/sys/kernel/osrelease").write_text(NEW + "\n")
     (tmp_path / "proc/uptime").write_text("8.00 12.00\n")
