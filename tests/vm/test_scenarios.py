@@ -1,0 +1,253 @@
+"""End-to-end: real fast reboots inside QEMU guests, with fastreboot from the working tree.
+
+Oracles: the guest's boot id changes every boot; `uname -r` and /proc/cmdline show what
+came up; QEMU runs with -no-reboot, so a firmware reset ends it (and QMP reports it) while
+a kexec does not; a "victim" service appends `stopped boot_id=…` when it is stopped, so a
+record from the old boot proves services were stopped cleanly.
+
+Guests are shared within a module where the scenarios do not disturb each other; each
+scenario is its own test and prints one line with its measured downtime.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import Guest, GuestImage
+from harness.images import NEW_KERNEL_VERSION as NEW
+from harness.images import OLD_KERNEL_VERSION as OLD
+from harness.qemu import ReadyInfo
+from tests.vm.summary import record
+
+pytestmark = pytest.mark.vm
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "scenarios"
+
+
+def start_guest(
+    image: GuestImage, project_disk: Path, workdir: Path, name: str, append: str = "", **kw: object
+) -> Guest:
+    guest = Guest(image, workdir / name, name=name, project_disk=project_disk, append=append, **kw)  # type: ignore[arg-type]
+    guest.start()
+    guest.wait_ready(timeout=300)
+    return guest
+
+
+def keep_logs(guest: Guest) -> None:
+    dest = ARTIFACTS / guest.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
+        if path.exists():
+            shutil.copy2(path, dest / path.name)
+
+
+def fast_reboot(guest: Guest, command: str) -> tuple[ReadyInfo, ReadyInfo, float]:
+    """Send a reboot command; require a kexec: a new boot, QEMU still running, no reset."""
+    before = guest.current
+    assert before is not None
+    resets = len(guest.resets)
+    sent = guest.send(command)
+    after = guest.wait_reboot(timeout=300)
+    assert after.boot_id != before.boot_id
+    assert not guest.exited, "QEMU exited: the guest went through a firmware reset"
+    assert guest.resets[resets:] == [], f"firmware reset seen: {guest.resets[resets:]}"
+    return before, after, after.host_time - sent
+
+
+def firmware_reboot(guest: Guest, command: str) -> float:
+    """Send a reboot command; require a firmware reset (under -no-reboot QEMU then exits)."""
+    sent = guest.send(command)
+    guest.wait_exit(timeout=180)
+    resets = [e for e in guest.resets if e.host_time >= sent]
+    assert resets, "QEMU exited without a RESET/SHUTDOWN event"
+    return resets[0].host_time - sent
+
+
+def victim_stopped(guest: Guest, boot_id: str) -> bool:
+    out = guest.run("cat /var/lib/victim/records 2>/dev/null || true").output
+    return f"stopped boot_id={boot_id}" in out
+
+
+def kexec_loaded(guest: Guest) -> str:
+    return guest.run("cat /sys/kernel/kexec_loaded").output.strip()
+
+
+# ------------------------------------------------------------------ systemd guest
+
+
+@pytest.fixture(scope="module")
+def systemd_guest(
+    systemd_image: GuestImage, project_disk: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Guest]:
+    guest = start_guest(systemd_image, project_disk, tmp_path_factory.mktemp("sd"), "systemd")
+    try:
+        yield guest
+    finally:
+        guest.stop()
+        keep_logs(guest)
+
+
+def test_7_answer_no_changes_nothing(systemd_guest: Guest) -> None:
+    boot = systemd_guest.current
+    assert boot is not None
+    result = systemd_guest.run("echo n | fastreboot reboot", check=False)
+    assert result.exit_code == 10, result.output
+    assert "Do you want to perform a fast reboot (without hardware reboot)? [y/N]" in result.output
+    assert "cancelled" in result.output
+    assert kexec_loaded(systemd_guest) == "0"
+    assert systemd_guest.run("cat /proc/sys/kernel/random/boot_id").output.strip() == boot.boot_id
+    record("7 answer n", "exit 10, nothing loaded, same boot")
+
+
+BAD_INPUTS = {
+    "missing initrd": (
+        "fastreboot reboot --yes --initrd /boot/initrd.img-gone",
+        5,
+        "does not exist",
+    ),
+    "corrupt kernel": (
+        "head -c 65536 /dev/urandom > /root/vmlinuz-6.1.0-99-cloud-amd64 && "
+        "fastreboot reboot --yes --kernel /root/vmlinuz-6.1.0-99-cloud-amd64",
+        5,
+        "vmlinuz-6.1.0-99",
+    ),
+    "kernel that does not exist": (
+        "fastreboot reboot --yes --kernel /boot/vmlinuz-nope",
+        4,
+        "/boot/vmlinuz-nope does not exist",
+    ),
+    "unknown version": (
+        "fastreboot reboot --yes --kernel 5.10.0-99-amd64",
+        4,
+        "no kernel version 5.10.0-99-amd64",
+    ),
+    "config with $(...)": (
+        "cp /etc/default/kexec /root/kexec.saved; "
+        "echo 'APPEND=\"$(cat /proc/cmdline) quiet\"' >> /etc/default/kexec; "
+        "fastreboot reboot --yes; rc=$?; cp /root/kexec.saved /etc/default/kexec; exit $rc",
+        3,
+        "/etc/default/kexec:",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_6_bad_input_changes_nothing(systemd_guest: Guest, case: str) -> None:
+    command, code, message = BAD_INPUTS[case]
+    boot = systemd_guest.current
+    assert boot is not None
+    result = systemd_guest.run(command, check=False)
+    assert result.exit_code == code, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("fastreboot: ")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert kexec_loaded(systemd_guest) == "0"
+    assert systemd_guest.run("cat /proc/sys/kernel/random/boot_id").output.strip() == boot.boot_id
+    record(f"6 bad input ({case})", f"exit {code}: {errors[0]}")
+
+
+def test_1_fast_reboot_systemd(systemd_guest: Guest) -> None:
+    guest = systemd_guest
+    plan = json.loads(guest.run("fastreboot plan --json").output)
+    # kexec-tools' /etc/default/kexec names KERNEL_IMAGE="/vmlinuz", the link to the newer one
+    assert plan["kernel"] == f"/boot/vmlinuz-{NEW}" and plan["source"] == "debian-config"
+    assert "/etc/default/kexec" in plan["config_files"]
+    assert plan["reboot_method"] == "systemd" and plan["load_method"] == "kexec_file_load"
+    guest.run("fastreboot setup")
+    before, after, downtime = fast_reboot(
+        guest, "fastreboot reboot --yes --append fastreboot.marker=s1"
+    )
+    assert before.kernel == OLD and after.kernel == NEW
+    cmdline = guest.run("cat /proc/cmdline").output.split()
+    assert "fastreboot.marker=s1" in cmdline and "root=/dev/vda" in cmdline
+    assert not any(w.startswith("BOOT_IMAGE=") for w in cmdline)
+    assert victim_stopped(guest, before.boot_id), "the victim service was not stopped cleanly"
+    status = json.loads(guest.run("fastreboot status --json").output)
+    last = status["records"][-1]
+    assert last["state"] == "ok", last
+    assert last["from_boot_id"] == before.boot_id and last["boot_id"] == after.boot_id
+    assert last["via_kexec"] is True
+    record(
+        "1 systemd fast reboot",
+        f"{OLD} -> {NEW}, downtime {downtime:.1f} s "
+        f"(record inside the guest: {last['downtime_s']} s), services stopped cleanly",
+    )
+
+
+def test_8_five_fast_reboots_in_a_row(systemd_guest: Guest) -> None:
+    guest = systemd_guest
+    boot_ids = {guest.current.boot_id} if guest.current else set()
+    downtimes = []
+    for round_ in range(5):
+        before, after, downtime = fast_reboot(guest, "fastreboot reboot --yes")
+        assert victim_stopped(guest, before.boot_id), f"round {round_}: victim record lost"
+        assert after.kernel == NEW
+        boot_ids.add(after.boot_id)
+        downtimes.append(downtime)
+    assert len(boot_ids) == 6
+    assert not guest.resets
+    records = json.loads(guest.run("fastreboot status --json").output)["records"]
+    assert [r["state"] for r in records[-5:]] == ["ok"] * 5
+    record(
+        "8 five in a row",
+        "5 new boot ids, 0 firmware resets, 0 lost records, downtimes "
+        + " ".join(f"{d:.1f}" for d in downtimes)
+        + " s",
+    )
+
+
+def test_4_plain_reboot_after_enable_is_a_kexec(systemd_guest: Guest) -> None:
+    guest = systemd_guest
+    guest.run("fastreboot enable")
+    status = json.loads(guest.run("fastreboot status --json").output)
+    assert status["reboot_would"].startswith("fast reboot")
+    before, _, downtime = fast_reboot(guest, "reboot")
+    assert victim_stopped(guest, before.boot_id)
+    record("4 plain reboot, fastreboot enabled (systemd)", f"kexec, downtime {downtime:.1f} s")
+
+
+def test_3_cold_reboot_with_a_loaded_kernel(systemd_guest: Guest) -> None:
+    guest = systemd_guest
+    guest.run("fastreboot load")
+    assert kexec_loaded(guest) == "1"
+    # fastreboot is still enabled from scenario 4: cold must step past its hooks too.
+    took = firmware_reboot(guest, "fastreboot cold --yes")
+    record("3 cold with kernel loaded", f"firmware reset seen after {took:.1f} s")
+
+
+def test_4_plain_reboot_without_opt_in_goes_through_firmware(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    guest = start_guest(systemd_image, project_disk, tmp_path, "systemd-plain")
+    try:
+        assert (
+            "firmware" in json.loads(guest.run("fastreboot status --json").output)["reboot_would"]
+        )
+        took = firmware_reboot(guest, "reboot")
+        record("4 plain reboot, no opt-in (systemd)", f"firmware reset after {took:.1f} s")
+    finally:
+        guest.stop()
+        keep_logs(guest)
+
+
+def test_6_lockdown_refuses_and_changes_nothing(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    guest = start_guest(
+        systemd_image, project_disk, tmp_path, "lockdown", append="lockdown=integrity"
+    )
+    try:
+        assert "[integrity]" in guest.run("cat /sys/kernel/security/lockdown").output
+        result = guest.run("fastreboot reboot --yes", check=False)
+        assert result.exit_code == 7, result.output
+        errors = [line for line in result.output.splitlines() if line.startswith("fastreboot: ")]
+        assert len(errors) == 1 and "lockdown" in errors[0], result.output
+        assert kexec_loaded(guest) == "0"
+        assert guest.run("fastreboot unload; fastreboot status --json", check=False).exit_code == 0
+        record("6 bad input (lockdown=integrity)", f"exit 7: {errors[0]}")
+    finally:
+        guest.stop()
+        keep_logs(guest)
