@@ -253,7 +253,11 @@ def cmd_record_boot(args: argparse.Namespace, factory: EffectsFactory | None, st
     if pending is None:
         return 0
     effects = _effects(args, factory)
-    facts = records.read_boot_facts(args.root, **records.systemd_boot_times(effects))
+    facts = records.read_boot_facts(
+        args.root,
+        **records.systemd_boot_times(effects),
+        **records.journal_shutdown_facts(effects),
+    )
     completed = records.complete(pending, facts)
     if completed is not pending:
         records.save_completed(effects, completed)

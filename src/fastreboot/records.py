@@ -43,6 +43,7 @@ class Record:
     downtime_s: float | None = None
     phases: dict[str, float] = field(default_factory=dict)
     slowest_start: list[str] = field(default_factory=list)
+    slowest_stop: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -122,10 +123,17 @@ class BootFacts:
     uptime: float
     kernel_s: float | None  # kernel (+initrd) time until userspace started, if known
     slowest_start: tuple[str, ...] = ()
+    shutdown_s: float | None = None  # first stop job -> last journal line of the old boot
+    slowest_stop: tuple[str, ...] = ()
 
 
 def read_boot_facts(
-    root: Path, *, kernel_s: float | None = None, slowest_start: tuple[str, ...] = ()
+    root: Path,
+    *,
+    kernel_s: float | None = None,
+    slowest_start: tuple[str, ...] = (),
+    shutdown_s: float | None = None,
+    slowest_stop: tuple[str, ...] = (),
 ) -> BootFacts:
     uptime = sysroot.read_first_line(root, "/proc/uptime")
     return BootFacts(
@@ -137,6 +145,8 @@ def read_boot_facts(
         uptime=float(uptime.split()[0]) if uptime else 0.0,
         kernel_s=kernel_s,
         slowest_start=slowest_start,
+        shutdown_s=shutdown_s,
+        slowest_stop=slowest_stop,
     )
 
 
@@ -155,7 +165,13 @@ def complete(record: Record, facts: BootFacts) -> Record:
         )
     kernel_start = facts.wall_now - facts.uptime
     down_to_kernel = max(0.0, kernel_start - record.requested_at)
-    phases = {"shutdown_and_handover_s": round(down_to_kernel, 2)}
+    if facts.shutdown_s is not None and facts.shutdown_s <= down_to_kernel:
+        phases = {
+            "shutdown_s": round(facts.shutdown_s, 2),
+            "handover_s": round(down_to_kernel - facts.shutdown_s, 2),
+        }
+    else:
+        phases = {"shutdown_and_handover_s": round(down_to_kernel, 2)}
     if facts.kernel_s is not None:
         phases["kernel_s"] = round(facts.kernel_s, 2)
         phases["userspace_s"] = round(max(0.0, facts.uptime - facts.kernel_s), 2)
@@ -171,6 +187,7 @@ def complete(record: Record, facts: BootFacts) -> Record:
         downtime_s=round(down_to_kernel + facts.uptime, 2),
         phases=phases,
         slowest_start=list(facts.slowest_start),
+        slowest_stop=list(facts.slowest_stop),
         problems=problems,
     )
 
@@ -233,3 +250,44 @@ def current_view(root: Path) -> list[Record]:
     if found and found[-1].state == "pending":
         found[-1] = complete(found[-1], read_boot_facts(root))
     return found
+
+
+def shutdown_from_journal(lines: list[str]) -> dict[str, Any]:
+    """Shutdown duration and the slowest units to stop, from `journalctl -b -1 -o json`
+    lines of the previous boot (stop jobs log once when they begin and once with a
+    JOB_RESULT when done). Pure, so it can be tested on captured journal output."""
+    begun: dict[str, int] = {}
+    took: dict[str, int] = {}
+    first_stop: int | None = None
+    last_seen = 0
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            stamp = int(entry["__REALTIME_TIMESTAMP"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        last_seen = max(last_seen, stamp)
+        unit = entry.get("UNIT")
+        if entry.get("JOB_TYPE") != "stop" or not isinstance(unit, str):
+            continue
+        if "JOB_RESULT" in entry:
+            if unit in begun:
+                took[unit] = stamp - begun[unit]
+        else:
+            begun.setdefault(unit, stamp)
+            first_stop = stamp if first_stop is None else min(first_stop, stamp)
+    if first_stop is None:
+        return {}
+    slowest = sorted(took.items(), key=lambda item: -item[1])[:3]
+    return {
+        "shutdown_s": (last_seen - first_stop) / 1e6,
+        "slowest_stop": tuple(f"{unit} {micro / 1e6:.2f}s" for unit, micro in slowest),
+    }
+
+
+def journal_shutdown_facts(effects: Effects) -> dict[str, Any]:
+    """Read the previous boot's stop jobs; empty when the journal is not persistent."""
+    if not (effects.root / "var/log/journal").is_dir():
+        return {}
+    shown = effects.run(["journalctl", "-b", "-1", "-o", "json", "--no-pager"], check=False)
+    return shutdown_from_journal(shown.stdout.splitlines()) if shown.returncode == 0 else {}

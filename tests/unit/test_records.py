@@ -121,3 +121,27 @@ def test_record_unit_waits_for_the_mount_holding_fastreboot(tmp_path: Path) -> N
     assert f"RequiresMountsFor={code_dir}" in unit
     assert "ExecStart=" in unit and unit.rstrip().endswith("WantedBy=multi-user.target")
     assert fake.names()[-1] == "run systemctl enable fastreboot-record.service"
+
+
+def test_shutdown_phases_from_the_previous_boots_journal(tmp_path: Path) -> None:
+    def entry(us: int, **fields: str) -> str:
+        return json.dumps({"__REALTIME_TIMESTAMP": str(us), **fields})
+
+    base = 1_000_005_000_000
+    journal = [
+        entry(base - 9_000_000, MESSAGE="something earlier"),
+        entry(base, UNIT="victim.service", JOB_TYPE="stop"),
+        entry(base + 100_000, UNIT="cron.service", JOB_TYPE="stop"),
+        entry(base + 300_000, UNIT="cron.service", JOB_TYPE="stop", JOB_RESULT="done"),
+        entry(base + 2_500_000, UNIT="victim.service", JOB_TYPE="stop", JOB_RESULT="done"),
+        entry(base + 3_000_000, MESSAGE="Journal stopped"),
+        "not json",
+    ]
+    found = records.shutdown_from_journal(journal)
+    assert found["shutdown_s"] == 3.0
+    assert found["slowest_stop"] == ("victim.service 2.50s", "cron.service 0.20s")
+    # requested at 1_000_000, kernel started at 1_000_012: 3 s shutdown leaves 9 s hand-over
+    done = records.complete(pending(tmp_path), facts(**found))
+    assert done.phases["shutdown_s"] == 3.0 and done.phases["handover_s"] == 9.0
+    assert done.slowest_stop == ["victim.service 2.50s", "cron.service 0.20s"]
+    assert records.shutdown_from_journal(["{}"]) == {}
