@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("check", "run the preflight checks; exit 0 when nothing blocks", select=True)
     load = command("load", "load the planned kernel without rebooting", select=True)
     load.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
+    load.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
     reboot = command(
         "reboot", "fast reboot: load the kernel, then reboot through the init system", select=True
     )

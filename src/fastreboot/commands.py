@@ -111,6 +111,14 @@ def cmd_kernels(args: argparse.Namespace) -> int:
 
 def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
     from fastreboot import actions
+    from fastreboot.initsystem import reboot_in_progress
+
+    if getattr(args, "on_reboot", False):
+        # From fastreboot-auto-load.service's ExecStop: act only on a reboot that is not
+        # already a kexec or a cold reboot, and keep a kernel someone already loaded.
+        effects = _effects(args, factory)
+        if not reboot_in_progress(effects):
+            return 0
 
     plan = make_plan(args.root, _options(args))
     actions.refuse_on_errors(plan.errors)

@@ -5,6 +5,7 @@ Every request goes through ``Effects``; nothing here touches the machine directl
 
 from __future__ import annotations
 
+from fastreboot import sysroot
 from fastreboot.config import RebootMethod
 from fastreboot.effects import Effects
 from fastreboot.errors import RebootError
@@ -48,3 +49,18 @@ def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
             effects.run(["reboot", "-f"])
     except CommandError as error:
         raise RebootError(f"the init system refused the reboot: {error.message}") from error
+
+
+def reboot_in_progress(effects: Effects) -> bool:
+    """True when a plain reboot is under way and fastreboot should load for it.
+
+    Not for a kexec or a poweroff, not after `fastreboot cold`, and not when a kernel is
+    loaded already (whoever loaded it chose it; Debian's kexec-load does the same).
+    """
+    root = effects.root
+    if (root / COLD_MARKER.lstrip("/")).exists() or (root / NO_KEXEC_FILE.lstrip("/")).exists():
+        return False
+    if sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") == "1":
+        return False
+    jobs = effects.run(["systemctl", "list-jobs", "--no-legend", "--no-pager"], check=False)
+    return any(line.split()[1:2] == ["reboot.target"] for line in jobs.stdout.splitlines())

@@ -45,7 +45,8 @@ def enable(effects: Effects) -> list[str]:
     effects.write_file(units.AUTO_LOAD_UNIT, units.auto_load_unit(binary, _code_dir()))
     effects.write_file(units.SHUTDOWN_HOOK, units.shutdown_hook(sys.executable), mode=0o755)
     effects.run(["systemctl", "daemon-reload"])
-    effects.run(["systemctl", "enable", "fastreboot-auto-load.service"])
+    # --now: it must be active in this boot already, or its ExecStop will not run.
+    effects.run(["systemctl", "enable", "--now", "fastreboot-auto-load.service"])
     return [*installed, units.AUTO_LOAD_UNIT, units.SHUTDOWN_HOOK]
 
 
@@ -58,7 +59,7 @@ def disable(effects: Effects) -> list[str]:
         effects.remove_file(units.SYSV_SCRIPT)
         return [units.SYSV_SCRIPT]
     if (effects.root / units.AUTO_LOAD_UNIT.lstrip("/")).exists():
-        effects.run(["systemctl", "disable", "fastreboot-auto-load.service"])
+        effects.run(["systemctl", "disable", "--now", "fastreboot-auto-load.service"])
     effects.remove_file(units.AUTO_LOAD_UNIT)
     effects.remove_file(units.SHUTDOWN_HOOK)
     effects.run(["systemctl", "daemon-reload"])

@@ -1,8 +1,8 @@
 """Files that `fastreboot setup` and `fastreboot enable` install, as text.
 
 - fastreboot-record.service completes the downtime record in the next boot.
-- fastreboot-auto-load.service (enable) loads the planned kernel as soon as reboot.target
-  starts, while services stop; the system-shutdown hook then jumps instead of the
+- fastreboot-auto-load.service (enable) loads the planned kernel when a reboot stops it,
+  before file systems are unmounted; the system-shutdown hook then jumps instead of the
   firmware reboot at the very end (systemd < 254 never kexecs on `reboot` by itself).
 - on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
 Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
@@ -11,9 +11,7 @@ Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fas
 from __future__ import annotations
 
 RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
-RECORD_UNIT_LINK = "/etc/systemd/system/multi-user.target.wants/fastreboot-record.service"
 AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
-AUTO_LOAD_LINK = "/etc/systemd/system/reboot.target.wants/fastreboot-auto-load.service"
 SHUTDOWN_HOOK = "/usr/lib/systemd/system-shutdown/fastreboot"
 SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
@@ -25,12 +23,11 @@ def record_unit(binary: str, code_dir: str) -> str:
     return f"""[Unit]
 Description=Complete the fastreboot downtime record of this boot
 ConditionDirectoryNotEmpty=/var/lib/fastreboot/records
-After=local-fs.target
+After=multi-user.target
 RequiresMountsFor={code_dir}
 
 [Service]
-# idle: run once the boot's other jobs are dispatched, so the record sees a finished boot.
-Type=idle
+Type=oneshot
 ExecStart={binary} record-boot
 
 [Install]
@@ -39,20 +36,23 @@ WantedBy=multi-user.target
 
 
 def auto_load_unit(binary: str, code_dir: str) -> str:
+    # Active from boot on; the work is in ExecStop. A unit *started* during shutdown
+    # cannot keep /boot or fastreboot's own mount alive (systemd orders stop jobs before
+    # start jobs), but stop jobs run in reverse After= order: this one runs before the
+    # file systems it needs are unmounted. Debian's kexec-load uses the same pattern.
     return f"""[Unit]
-Description=Load the next kernel so that this reboot skips the firmware (fastreboot)
-DefaultDependencies=no
-Before=umount.target final.target systemd-reboot.service
-RequiresMountsFor=/boot /usr {code_dir}
-ConditionPathExists=!/run/fastreboot/cold
-ConditionPathExists=!/no-kexec-reboot
+Description=Load the next kernel when a reboot starts, so that it skips the firmware
+After=local-fs.target remote-fs.target
+RequiresMountsFor=/boot {code_dir}
 
 [Service]
 Type=oneshot
-ExecStart={binary} load --yes --record
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop={binary} load --yes --record --on-reboot
 
 [Install]
-WantedBy=reboot.target
+WantedBy=multi-user.target
 """
 
 

@@ -19,12 +19,14 @@ class RecordingEffects:
         commands: Sequence[str] = ("systemctl", "telinit", "grub-editenv", "update-rc.d"),
         fail_load: str | None = None,
         fail_commands: Sequence[str] = (),
+        stdout: Mapping[str, str] | None = None,
     ) -> None:
         self.root = root
         self.calls: list[tuple[object, ...]] = []
         self.commands = set(commands)
         self.fail_load = fail_load  # None, "unsupported" or "rejected"
         self.fail_commands = set(fail_commands)
+        self.stdout = dict(stdout or {})  # "systemctl list-jobs" -> what it prints
 
     def _flag(self, crash: bool) -> Path:
         return self.root / ("sys/kernel/kexec_crash_loaded" if crash else "sys/kernel/kexec_loaded")
@@ -57,7 +59,8 @@ class RecordingEffects:
             from fastreboot.run import CommandError
 
             raise CommandError(f"{' '.join(argv)} failed with exit code 1")
-        return subprocess.CompletedProcess(list(argv), code, "", "")
+        out = self.stdout.get(" ".join(argv[:2]), "")
+        return subprocess.CompletedProcess(list(argv), code, out, "")
 
     def sync(self) -> None:
         self.calls.append(("sync",))

@@ -248,3 +248,50 @@ def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "refusing to act on this machine" in result.stderr
+
+
+REBOOT_JOBS = "123 reboot.target start waiting\n124 systemd-reboot.service start waiting\n"
+
+
+def test_auto_load_acts_only_on_a_plain_reboot(machine: Path) -> None:
+    poweroff = RecordingEffects(
+        machine, stdout={"systemctl list-jobs": "9 poweroff.target start waiting\n"}
+    )
+    assert (
+        run_cli(["load", "--yes", "--record", "--on-reboot", "--root", str(machine)], poweroff) == 0
+    )
+    assert "kexec_file_load" not in poweroff.names()
+
+    reboot = RecordingEffects(machine, stdout={"systemctl list-jobs": REBOOT_JOBS})
+    assert (
+        run_cli(["load", "--yes", "--record", "--on-reboot", "--root", str(machine)], reboot) == 0
+    )
+    assert "kexec_file_load" in reboot.names()
+    assert any(c[0] == "write_file" and "records" in str(c[1]) for c in reboot.calls)
+
+
+def test_auto_load_keeps_an_already_loaded_kernel_and_steps_aside_for_cold(machine: Path) -> None:
+    (machine / "sys/kernel/kexec_loaded").write_text("1\n")
+    fake = RecordingEffects(machine, stdout={"systemctl list-jobs": REBOOT_JOBS})
+    assert run_cli(["load", "--on-reboot", "--root", str(machine)], fake) == 0
+    assert "kexec_file_load" not in fake.names()
+    (machine / "sys/kernel/kexec_loaded").write_text("0\n")
+    (machine / "run/fastreboot").mkdir(parents=True)
+    (machine / "run/fastreboot/cold").write_text("")
+    assert run_cli(["load", "--on-reboot", "--root", str(machine)], fake) == 0
+    assert "kexec_file_load" not in fake.names()
+
+
+def test_enable_installs_and_starts_the_hooks(machine: Path) -> None:
+    from fastreboot import units
+
+    fake = RecordingEffects(machine)
+    assert run_cli(["enable", "--root", str(machine)], fake) == 0
+    assert "run systemctl enable --now fastreboot-auto-load.service" in fake.names()
+    unit = (machine / units.AUTO_LOAD_UNIT.lstrip("/")).read_text()
+    assert "ExecStop=" in unit and "--on-reboot" in unit and "WantedBy=multi-user.target" in unit
+    hook = machine / units.SHUTDOWN_HOOK.lstrip("/")
+    assert hook.read_text().startswith("#!/bin/sh") and '[ "$1" = reboot ]' in hook.read_text()
+    assert run_cli(["disable", "--root", str(machine)], fake) == 0
+    assert not hook.exists()
+    assert "run systemctl disable --now fastreboot-auto-load.service" in fake.names()
