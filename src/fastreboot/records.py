@@ -57,6 +57,11 @@ def _boot_id(root: Path) -> str | None:
 def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> Record:
     now = time.time() if now is None else now
     boot_id = _boot_id(effects.root)
+    # An earlier record whose boot unit did not get to run (the next reboot came first):
+    # this boot is the one it led to, so complete it now rather than leave it pending.
+    earlier = pending_record(effects.root)
+    if earlier is not None and earlier.from_boot_id != boot_id:
+        _save(effects, complete(earlier, read_boot_facts(effects.root)))
     record = Record(
         record_id=time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"-{(boot_id or 'x')[:8]}",
         state="pending",

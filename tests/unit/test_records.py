@@ -145,3 +145,14 @@ def test_shutdown_phases_from_the_previous_boots_journal(tmp_path: Path) -> None
     assert done.phases["shutdown_s"] == 3.0 and done.phases["handover_s"] == 9.0
     assert done.slowest_stop == ["victim.service 2.50s", "cron.service 0.20s"]
     assert records.shutdown_from_journal(["{}"]) == {}
+
+
+def test_a_new_fast_reboot_completes_an_earlier_pending_record(tmp_path: Path) -> None:
+    first = pending(tmp_path)
+    (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")
+    plan = make_plan(tmp_path, Options())
+    records.write_pending(RecordingEffects(tmp_path), plan, now=1_000_100.0)
+    stored = {r.record_id: r for r in records.read_records(tmp_path)}
+    assert stored[first.record_id].state != "pending"
+    assert stored[first.record_id].boot_id == NEW_BOOT
+    assert sorted(r.state for r in stored.values())[-1] == "pending"
