@@ -52,8 +52,9 @@ def _dpkg_verrevcmp(a: str, b: str) -> int:
     return 0
 
 
-def _dpkg_split(version: str) -> tuple[int, str, str]:
-    """(epoch, upstream, revision); a non-numeric prefix before ':' is not an epoch."""
+def _split_evr(version: str) -> tuple[int, str, str]:
+    """(epoch, version, revision) of "[epoch:]version[-revision]", as dpkg and rpm split it:
+    a non-numeric prefix before ':' is not an epoch; the revision follows the last '-'."""
     epoch, colon, rest = version.partition(":")
     if not colon or not epoch.isdigit():
         epoch, rest = "0", version
@@ -65,8 +66,8 @@ def _dpkg_split(version: str) -> tuple[int, str, str]:
 
 def compare_versions(a: str, b: str) -> int:
     """Compare like `dpkg --compare-versions`: epoch, then upstream, then revision."""
-    epoch_a, upstream_a, revision_a = _dpkg_split(a.strip())
-    epoch_b, upstream_b, revision_b = _dpkg_split(b.strip())
+    epoch_a, upstream_a, revision_a = _split_evr(a.strip())
+    epoch_b, upstream_b, revision_b = _split_evr(b.strip())
     if epoch_a != epoch_b:
         return epoch_a - epoch_b
     return _dpkg_verrevcmp(upstream_a, upstream_b) or _dpkg_verrevcmp(revision_a, revision_b)
@@ -132,21 +133,10 @@ def rpm_vercmp(a: str, b: str) -> int:
     return -1 if i >= len(a) else 1
 
 
-def _rpm_split(evr: str) -> tuple[int, str, str]:
-    """(epoch, version, release) of an rpm E:V-R string; the release follows the last '-'."""
-    epoch, colon, rest = evr.partition(":")
-    if not colon or not epoch.isdigit():
-        epoch, rest = "0", evr
-    version, dash, release = rest.rpartition("-")
-    if not dash:
-        version, release = rest, ""
-    return int(epoch), version, release
-
-
 def rpm_evr_compare(a: str, b: str) -> int:
     """Compare two [epoch:]version[-release] strings as rpm orders packages."""
-    epoch_a, version_a, release_a = _rpm_split(a)
-    epoch_b, version_b, release_b = _rpm_split(b)
+    epoch_a, version_a, release_a = _split_evr(a)
+    epoch_b, version_b, release_b = _split_evr(b)
     if epoch_a != epoch_b:
         return 1 if epoch_a > epoch_b else -1
     return rpm_vercmp(version_a, version_b) or rpm_vercmp(release_a, release_b)

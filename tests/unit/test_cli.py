@@ -13,7 +13,7 @@ import pytest
 from fastreboot.cli import FAST_PROMPT
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
-from tests.unit.sysroots import NEW, OLD, debian_systemd, debian_sysv
+from tests.unit.sysroots import NEW, OLD, Sysroot, debian_systemd, debian_sysv
 
 
 @pytest.fixture
@@ -144,12 +144,14 @@ def test_grub_next_entry_is_cleared_before_the_jump(machine: Path) -> None:
     assert "run /usr/sbin/grub-editenv /boot/grub/grubenv unset next_entry" in fake.names()
 
 
+def with_debian_kexec_load(machine: Path, load_kexec: str) -> None:
+    Sysroot(machine).write("/etc/init.d/kexec-load", "#!/bin/sh\n", mode=0o755)
+    Sysroot(machine).write("/etc/default/kexec", f"LOAD_KEXEC={load_kexec}\n")
+
+
 def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None:
     (machine / "sys/kernel/kexec_loaded").write_text("1\n")
-    (machine / "etc/init.d").mkdir(parents=True)
-    (machine / "etc/init.d/kexec-load").write_text("#!/bin/sh\n")
-    (machine / "etc/default").mkdir(parents=True)
-    (machine / "etc/default/kexec").write_text("LOAD_KEXEC=true\n")
+    with_debian_kexec_load(machine, "true")
     fake = RecordingEffects(machine)
     assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
     assert fake.names() == [
@@ -163,10 +165,7 @@ def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None
 
 
 def test_cold_leaves_no_marker_when_debian_would_not_load(machine: Path) -> None:
-    (machine / "etc/init.d").mkdir(parents=True)
-    (machine / "etc/init.d/kexec-load").write_text("#!/bin/sh\n")
-    (machine / "etc/default").mkdir(parents=True)
-    (machine / "etc/default/kexec").write_text("LOAD_KEXEC=false\n")
+    with_debian_kexec_load(machine, "false")
     fake = RecordingEffects(machine)
     assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
     assert not (machine / "no-kexec-reboot").exists()
