@@ -7,7 +7,6 @@ jump unloads again, so a later plain ``reboot`` is not silently turned into a ke
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Sequence
 
 from fastreboot import initsystem, sysroot
@@ -142,8 +141,3 @@ def cold_reboot(effects: Effects, method: RebootMethod) -> list[str]:
     initsystem.request_cold_reboot(effects, method)
     steps.append("requested a firmware reboot")
     return steps
-
-
-def describe_load(plan: Plan) -> str:
-    initrd = f" --initrd={plan.initrd}" if plan.initrds else ""
-    return f"{plan.load_method}: {plan.kernel}{initrd} --command-line={shlex.quote(plan.cmdline)}"

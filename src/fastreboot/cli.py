@@ -28,7 +28,11 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     # SUPPRESS lets the same option appear before or after the command name.
     default = None if top else argparse.SUPPRESS
     parser.add_argument(
-        "--root", type=Path, default=default, help="read the system under DIR (default /)"
+        "--root",
+        type=Path,
+        default=default,
+        metavar="DIR",
+        help="read the system under DIR (default /)",
     )
     parser.add_argument(
         "--json", action="store_true", default=default, help="machine-readable output"
@@ -92,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("setup", "install the unit that completes downtime records in the next boot")
     command("enable", "make a plain `reboot` a fast reboot (installs hooks)")
     command("disable", "make a plain `reboot` go through the firmware again")
-    command("record-boot", argparse.SUPPRESS)
+    command("record-boot", "complete this boot's downtime record (run by fastreboot-record)")
     kdump = command("kdump", "crash kernel from /etc/sysconfig/kdump")
     kdump.add_argument("action", choices=["load", "unload", "status"])
     return parser
