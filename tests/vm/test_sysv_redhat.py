@@ -43,7 +43,15 @@ def test_2_and_4_sysvinit(sysv_image: GuestImage, project_disk: Path, tmp_path: 
         assert victim_stopped(guest, before.boot_id)
         record("4 plain reboot, LOAD_KEXEC=true (sysvinit)", f"kexec, downtime {downtime:.1f} s")
 
+        # fastreboot's own switch, with Debian's turned off.
         guest.run("sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' /etc/default/kexec")
+        guest.run("fastreboot enable")
+        assert "K" in guest.run("ls /etc/rc6.d/ | grep fastreboot-auto-load").output
+        before, after, downtime = fast_reboot(guest, "reboot")
+        assert after.kernel == NEW and victim_stopped(guest, before.boot_id)
+        record("4 plain reboot, fastreboot enabled (sysvinit)", f"kexec, downtime {downtime:.1f} s")
+
+        guest.run("fastreboot disable")
         took = firmware_reboot(guest, "reboot")
         record("4 plain reboot, no opt-in (sysvinit)", f"firmware reset after {took:.1f} s")
     finally:
