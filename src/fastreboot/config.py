@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import enum
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,6 +290,8 @@ def read_own_config(root: Path) -> OwnConfig:
     text = _read_text(root, OWN_CONFIG)
     if text is None:
         return OwnConfig()
+    import tomllib  # only when the file exists: tomllib (and datetime) cost start-up time
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

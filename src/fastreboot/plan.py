@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fastreboot import bootscan, checks, sysroot
-from fastreboot.bls import bls_selection
 from fastreboot.checks import Check, Level
 from fastreboot.cmdline import build_cmdline
 from fastreboot.config import (
@@ -24,7 +23,6 @@ from fastreboot.config import (
     read_own_config,
 )
 from fastreboot.errors import SelectionError
-from fastreboot.grub import grub_selection
 from fastreboot.model import BootEntry, Source
 from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
 
@@ -105,6 +103,11 @@ class BootloaderChoice:
 
 def bootloader_choice(root: Path) -> BootloaderChoice:
     """What a cold boot would start: GRUB (incl. blscfg), else BLS, else /vmlinuz, else newest."""
+    # Imported here: the GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up
+    # in a TCG guest) and a plan from Debian's KERNEL_IMAGE never needs them.
+    from fastreboot.bls import bls_selection
+    from fastreboot.grub import grub_selection
+
     grub = grub_selection(root)
     if grub is not None and grub.default is not None:
         grubenv = next((f for f in grub.config_files if f.endswith("grubenv")), None)
