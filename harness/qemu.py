@@ -4,7 +4,12 @@ The serial console is QEMU's stdio (``-serial stdio``): a reader thread timestam
 byte with the host's ``time.monotonic()``, keeps the full log in ``console.log`` and
 parses the guests' ``FASTREBOOT-READY`` / ``FASTREBOOT-SHELL`` lines.  QMP events are
 watched with ``qemu.qmp`` on an asyncio loop in a background thread.  QEMU runs with
-``-no-reboot``: a firmware reset ends QEMU, a kexec does not.
+``-no-reboot``: a firmware reset ends QEMU, a kexec does not.  With ``allow_reset=True``
+QEMU resets the machine instead and the firmware boots the guest again (the benchmark's
+cold reboots); QMP still reports the ``RESET``.  ``firmware="direct"`` is QEMU's default
+BIOS (SeaBIOS) with ``-kernel``; ``firmware="ovmf"`` is UEFI (Debian's ``ovmf`` package,
+code + a per-guest copy of the variable store as pflash), also booting ``-kernel``
+through fw_cfg.
 
 Every wait is bounded, and QEMU never outlives the process that started it (it gets
 ``PR_SET_PDEATHSIG=SIGKILL``; note that Linux delivers it when the *thread* that started
@@ -44,6 +49,12 @@ from harness.accel import QEMU, accel_args, die_with_parent, select_accel
 from harness.images import CMDLINE_OPTIONS, GuestImage, session_project_disk
 
 _T = TypeVar("_T")
+
+#: Firmware a guest can boot through: QEMU's default BIOS (SeaBIOS) or UEFI (OVMF).
+FIRMWARES = ("direct", "ovmf")
+#: OVMF from Debian's ``ovmf`` package (4 MiB flash layout, no Secure Boot, no SMM needed).
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 READY_RE = re.compile(
     r"FASTREBOOT-READY boot_id=([0-9a-f-]{36}) kernel=(\S+) uptime=([0-9]+(?:\.[0-9]+)?)"
@@ -205,9 +216,12 @@ class Guest:
         firmware: str = "direct",
         project_disk: Path | None = None,
         smp: int = 2,
+        allow_reset: bool = False,
     ) -> None:
-        if firmware != "direct":
-            raise NotImplementedError(f"firmware {firmware!r} is not supported (only 'direct')")
+        if firmware not in FIRMWARES:
+            raise NotImplementedError(
+                f"firmware {firmware!r} is not supported (only {', '.join(FIRMWARES)})"
+            )
         self.image = image
         self.workdir = Path(workdir)
         self.memory_mb = memory_mb
@@ -216,7 +230,12 @@ class Guest:
         self.firmware = firmware
         self.smp = smp
         self.project_disk = project_disk
+        #: False: QEMU runs with -no-reboot, so a firmware reset ends it.  True: QEMU resets
+        #: and the firmware boots the guest again (QMP still reports the RESET).
+        self.allow_reset = allow_reset
         self.overlay = self.workdir / "disk.qcow2"
+        #: The guest's own UEFI variable store (firmware="ovmf"), copied on first start.
+        self.ovmf_vars = self.workdir / "OVMF_VARS.fd"
         self.console_log = self.workdir / "console.log"
         self.qemu_log = self.workdir / "qemu.log"
         self.events_log = self.workdir / "qmp-events.jsonl"
@@ -284,6 +303,15 @@ class Guest:
     def kernel_cmdline(self) -> str:
         return " ".join(p for p in (self.image.root_arg, CMDLINE_OPTIONS, self.append) if p)
 
+    def firmware_args(self) -> list[str]:
+        """QEMU arguments selecting the firmware (none for QEMU's default SeaBIOS)."""
+        if self.firmware == "ovmf":
+            return [
+                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={self.ovmf_vars}",
+            ]
+        return []
+
     def qemu_argv(self, accel: str, project_disk: Path, qmp_socket: Path) -> list[str]:
         return [
             QEMU,
@@ -295,7 +323,8 @@ class Guest:
             "-nodefaults",
             "-display", "none",
             "-nic", "none",
-            "-no-reboot",
+            *([] if self.allow_reset else ["-no-reboot"]),
+            *self.firmware_args(),
             "-S",
             "-serial", "stdio",
             "-qmp", f"unix:{qmp_socket},server=on,wait=off",
@@ -319,6 +348,12 @@ class Guest:
                  "-b", str(self.image.disk), str(self.overlay)],
                 check=True, stdin=subprocess.DEVNULL, timeout=60,
             )
+        if self.firmware == "ovmf":
+            for path in (OVMF_CODE, OVMF_VARS):
+                if not path.is_file():
+                    raise GuestError(f"{path} is missing (apt-get install ovmf)")
+            if not self.ovmf_vars.exists():
+                shutil.copyfile(OVMF_VARS, self.ovmf_vars)
         project_disk = self.project_disk or session_project_disk()
         accel = select_accel(self.image.boot_kernel)
         # A short path: unix socket paths are limited to 108 bytes.
@@ -568,10 +603,22 @@ class Guest:
 
     def wait_reboot(self, timeout: float = 240) -> ReadyInfo:
         """After a reboot was sent: wait for the next boot (a NEW boot id) and its shell.
-        Raises :class:`GuestExited` if QEMU exits meanwhile (= a firmware reset)."""
+        Raises :class:`GuestExited` if QEMU exits meanwhile (= a firmware reset under
+        -no-reboot).  With ``allow_reset=True`` a firmware reset is no error: QEMU resets,
+        the firmware boots the guest again and this returns that boot (the reset is in
+        :attr:`resets`)."""
         if self.current is None:
             raise GuestError("wait_reboot() before wait_ready(): no boot to compare with")
         return self.wait_ready(timeout)
+
+    def hmp(self, command: str, timeout: float = 10.0) -> str:
+        """Run a QEMU monitor (HMP) command through QMP, e.g. ``info jit``; returns its text."""
+        if self._qmp is None or not self.running:
+            raise GuestError(f"{self.name}: QEMU is not running")
+        result = self._qmp.execute(
+            "human-monitor-command", {"command-line": command}, timeout=timeout
+        )
+        return str(result)
 
     # ---------------------------------------------------------------------- commands
 
