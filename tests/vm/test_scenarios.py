@@ -11,6 +11,7 @@ scenario is its own test and prints one line with its measured downtime.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from collections.abc import Iterator
@@ -28,21 +29,24 @@ pytestmark = pytest.mark.vm
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "scenarios"
 
 
-def start_guest(
+@contextlib.contextmanager
+def booted_guest(
     image: GuestImage, project_disk: Path, workdir: Path, name: str, append: str = "", **kw: object
-) -> Guest:
+) -> Iterator[Guest]:
+    """A guest booted to READY; always stopped, its logs kept in artifacts/scenarios/NAME
+    (also when the boot itself fails)."""
     guest = Guest(image, workdir / name, name=name, project_disk=project_disk, append=append, **kw)  # type: ignore[arg-type]
-    guest.start()
-    guest.wait_ready(timeout=300)
-    return guest
-
-
-def keep_logs(guest: Guest) -> None:
-    dest = ARTIFACTS / guest.name
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
-        if path.exists():
-            shutil.copy2(path, dest / path.name)
+    try:
+        guest.start()
+        guest.wait_ready(timeout=300)
+        yield guest
+    finally:
+        guest.stop()
+        dest = ARTIFACTS / guest.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
+            if path.exists():
+                shutil.copy2(path, dest / path.name)
 
 
 def fast_reboot(guest: Guest, command: str) -> tuple[ReadyInfo, ReadyInfo, float]:
@@ -83,12 +87,10 @@ def kexec_loaded(guest: Guest) -> str:
 def systemd_guest(
     systemd_image: GuestImage, project_disk: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Guest]:
-    guest = start_guest(systemd_image, project_disk, tmp_path_factory.mktemp("sd"), "systemd")
-    try:
+    with booted_guest(
+        systemd_image, project_disk, tmp_path_factory.mktemp("sd"), "systemd"
+    ) as guest:
         yield guest
-    finally:
-        guest.stop()
-        keep_logs(guest)
 
 
 def test_7_answer_no_changes_nothing(systemd_guest: Guest) -> None:
@@ -221,25 +223,20 @@ def test_3_cold_reboot_with_a_loaded_kernel(systemd_guest: Guest) -> None:
 def test_4_plain_reboot_without_opt_in_goes_through_firmware(
     systemd_image: GuestImage, project_disk: Path, tmp_path: Path
 ) -> None:
-    guest = start_guest(systemd_image, project_disk, tmp_path, "systemd-plain")
-    try:
+    with booted_guest(systemd_image, project_disk, tmp_path, "systemd-plain") as guest:
         assert (
             "firmware" in json.loads(guest.run("fastreboot status --json").output)["reboot_would"]
         )
         took = firmware_reboot(guest, "reboot")
         record("4 plain reboot, no opt-in (systemd)", f"firmware reset after {took:.1f} s")
-    finally:
-        guest.stop()
-        keep_logs(guest)
 
 
 def test_6_lockdown_refuses_and_changes_nothing(
     systemd_image: GuestImage, project_disk: Path, tmp_path: Path
 ) -> None:
-    guest = start_guest(
+    with booted_guest(
         systemd_image, project_disk, tmp_path, "lockdown", append="lockdown=integrity"
-    )
-    try:
+    ) as guest:
         assert "[integrity]" in guest.run("cat /sys/kernel/security/lockdown").output
         result = guest.run("fastreboot reboot --yes", check=False)
         assert result.exit_code == 7, result.output
@@ -248,6 +245,3 @@ def test_6_lockdown_refuses_and_changes_nothing(
         assert kexec_loaded(guest) == "0"
         assert guest.run("fastreboot unload; fastreboot status --json", check=False).exit_code == 0
         record("6 bad input (lockdown=integrity)", f"exit 7: {errors[0]}")
-    finally:
-        guest.stop()
-        keep_logs(guest)

@@ -10,18 +10,16 @@ from harness.images import NEW_KERNEL_VERSION as NEW
 from harness.images import OLD_KERNEL_VERSION as OLD
 from tests.vm.summary import record
 from tests.vm.test_scenarios import (
+    booted_guest,
     fast_reboot,
     firmware_reboot,
-    keep_logs,
     kexec_loaded,
-    start_guest,
     victim_stopped,
 )
 
 
 def test_2_and_4_sysvinit(sysv_image: GuestImage, project_disk: Path, tmp_path: Path) -> None:
-    guest = start_guest(sysv_image, project_disk, tmp_path, "sysv")
-    try:
+    with booted_guest(sysv_image, project_disk, tmp_path, "sysv") as guest:
         assert guest.run("cat /proc/1/comm").output.strip() == "init"
         plan = json.loads(guest.run("fastreboot plan --json").output)
         assert plan["reboot_method"] == "sysv" and plan["kernel"] == f"/boot/vmlinuz-{NEW}"
@@ -54,18 +52,14 @@ def test_2_and_4_sysvinit(sysv_image: GuestImage, project_disk: Path, tmp_path: 
         guest.run("fastreboot disable")
         took = firmware_reboot(guest, "reboot")
         record("4 plain reboot, no opt-in (sysvinit)", f"firmware reset after {took:.1f} s")
-    finally:
-        guest.stop()
-        keep_logs(guest)
 
 
 def test_5_redhat_layout_and_kdump(
     redhat_image: GuestImage, project_disk: Path, tmp_path: Path
 ) -> None:
-    guest = start_guest(
+    with booted_guest(
         redhat_image, project_disk, tmp_path, "redhat", append="crashkernel=192M", memory_mb=1536
-    )
-    try:
+    ) as guest:
         plan = json.loads(guest.run("fastreboot plan --json").output)
         assert plan["source"] == "bls", plan
         assert plan["kernel"] == f"/boot/vmlinuz-{NEW}"
@@ -106,6 +100,3 @@ def test_5_redhat_layout_and_kdump(
             f"-> {NEW} from BLS, initramfs paired, downtime "
             f"{downtime:.1f} s; kdump refused without crashkernel=",
         )
-    finally:
-        guest.stop()
-        keep_logs(guest)
