@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fastreboot import initsystem, sysroot
+from fastreboot import initsystem, staged, sysroot
 from fastreboot.checks import Check
 from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
 from fastreboot.effects import Effects
@@ -48,6 +48,29 @@ def kexec_tool_argv(
     return argv
 
 
+def _kexec_tools_load(
+    effects: Effects,
+    kernel: str,
+    initrds: Sequence[str],
+    cmdline: str,
+    *,
+    crash: bool,
+    file_syscall: bool,
+    extra_args: Sequence[str],
+) -> None:
+    if effects.which("kexec") is None:
+        raise KexecError(
+            "kexec_load needs kexec-tools, which is not installed", hint="apt install kexec-tools"
+        )
+    argv = kexec_tool_argv(
+        kernel, initrds, cmdline, crash=crash, file_syscall=file_syscall, extra=extra_args
+    )
+    try:
+        effects.run(argv)
+    except CommandError as error:
+        raise KexecError(f"kexec-tools could not load {kernel}: {error.message}") from error
+
+
 def load_kernel(
     effects: Effects,
     kernel: str,
@@ -57,8 +80,14 @@ def load_kernel(
     *,
     crash: bool = False,
     extra_args: Sequence[str] = (),
+    file_fallback: bool = False,
 ) -> LoadMethod:
-    """Load; returns the method that worked. kexec_load only where kexec_file_load is missing."""
+    """Load; returns the method that worked.
+
+    kexec_file_load falls back to kexec-tools' kexec_load where the kernel lacks it (ENOSYS);
+    with ``file_fallback`` a refused or failed kexec_load is retried with kexec_file_load
+    (lockdown and IMA refuse kexec_load but may accept a signed kernel through the file call).
+    """
     if method is LoadMethod.FILE and not extra_args:
         try:
             effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
@@ -66,23 +95,25 @@ def load_kernel(
         except KexecUnsupported:
             if effects.which("kexec") is None:
                 raise
-    elif effects.which("kexec") is None:
-        raise KexecError(
-            "kexec_load needs kexec-tools, which is not installed", hint="apt install kexec-tools"
-        )
     try:
-        effects.run(
-            kexec_tool_argv(
-                kernel,
-                initrds,
-                cmdline,
-                crash=crash,
-                file_syscall=method is LoadMethod.FILE,
-                extra=extra_args,
-            )
+        _kexec_tools_load(
+            effects,
+            kernel,
+            initrds,
+            cmdline,
+            crash=crash,
+            file_syscall=method is LoadMethod.FILE,
+            extra_args=extra_args,
         )
-    except CommandError as error:
-        raise KexecError(f"kexec-tools could not load {kernel}: {error.message}") from error
+    except KexecError as error:
+        if not (file_fallback and method is LoadMethod.LEGACY and not extra_args):
+            raise
+        try:
+            effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
+        except KexecError as second:
+            message = f"{second.message} (before that, {error.message})"
+            raise KexecError(message, second.hint) from second
+        return LoadMethod.FILE
     return LoadMethod.FILE if method is LoadMethod.FILE else LoadMethod.LEGACY
 
 
@@ -93,14 +124,29 @@ def _verify_loaded(effects: Effects, *, crash: bool) -> None:
 
 
 def load(plan: Plan, effects: Effects) -> LoadMethod:
+    """Load the plan's kernel, unless fastreboot already loaded exactly it in this boot."""
     refuse_on_errors(plan.errors)
-    used = load_kernel(effects, plan.kernel, plan.initrds, plan.cmdline, plan.load_method)
+    if plan.already_loaded is not None:
+        return LoadMethod(plan.already_loaded.method)
+    # A failed load leaves the previous kernel (or none): the state file stays true.
+    used = load_kernel(
+        effects,
+        plan.kernel,
+        plan.initrds,
+        plan.cmdline,
+        plan.load_method,
+        file_fallback=plan.load_fallback,
+    )
     _verify_loaded(effects, crash=False)
+    loaded = staged.describe_load(effects.root, plan.kernel, plan.initrds, plan.cmdline, used)
+    effects.write_file(staged.STATE_FILE, staged.to_text(loaded))
     return used
 
 
 def unload(effects: Effects, *, crash: bool = False) -> None:
     effects.kexec_unload(crash=crash)
+    if not crash:
+        effects.remove_file(staged.STATE_FILE)
 
 
 def fast_reboot(

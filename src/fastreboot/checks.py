@@ -151,7 +151,9 @@ def check_cmdline(cmdline: str) -> Check:
     return ok("cmdline-root", "root= present")
 
 
-def check_system(info: SystemInfo, load_method: LoadMethod, *, need_init: bool) -> list[Check]:
+def check_system(
+    info: SystemInfo, load_method: LoadMethod, *, need_init: bool, reused: str | None = None
+) -> list[Check]:
     results: list[Check] = []
     if info.kexec_supported is False:
         results.append(
@@ -206,7 +208,9 @@ def check_system(info: SystemInfo, load_method: LoadMethod, *, need_init: bool) 
     elif info.cap_sys_boot:
         results.append(ok("cap-sys-boot", "CAP_SYS_BOOT present"))
 
-    if info.kexec_loaded:
+    if reused:
+        results.append(ok("already-loaded", f"this kernel is already loaded ({reused})"))
+    elif info.kexec_loaded:
         results.append(
             warning("already-loaded", "a kexec kernel is already loaded; it will be replaced")
         )

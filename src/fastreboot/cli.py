@@ -21,6 +21,7 @@ EffectsFactory = Callable[[Path], Any]
 EXIT_OK = 0
 EXIT_USAGE = 2
 FAST_PROMPT = "Do you want to perform a fast reboot (without hardware reboot)? [y/N] "
+RELOAD_HELP = "load again even if fastreboot already loaded this kernel in this boot"
 COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N] "
 
 
@@ -54,7 +55,9 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
         help="default: what the bootloader would boot",
     )
     parser.add_argument(
-        "--load-method", choices=["kexec_file_load", "kexec_load"], help=argparse.SUPPRESS
+        "--load-method",
+        choices=["kexec_file_load", "kexec_load"],
+        help="force one system call (default: kexec_load via kexec-tools where allowed)",
     )
 
 
@@ -78,12 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     command("kernels", "list every boot candidate")
     command("check", "run the preflight checks; exit 0 when nothing blocks", select=True)
     load = command("load", "load the planned kernel without rebooting", select=True)
+    load.add_argument("--reload", action="store_true", help=RELOAD_HELP)
     load.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
     load.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
     reboot = command(
         "reboot", "fast reboot: load the kernel, then reboot through the init system", select=True
     )
     reboot.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
+    reboot.add_argument("--reload", action="store_true", help=RELOAD_HELP)
     reboot.add_argument(
         "-f",
         "--force",

@@ -35,6 +35,7 @@ def _options(args: argparse.Namespace) -> Options:
         target=Target(args.target) if args.target else None,
         force=bool(getattr(args, "force", False)),
         load_method=LoadMethod(args.load_method) if args.load_method else None,
+        reload=bool(getattr(args, "reload", False)),
     )
 
 
@@ -59,7 +60,14 @@ def format_plan(plan: Plan, out: TextIO) -> None:
     print(f"  cmdline:  {plan.cmdline}", file=out)
     print(f"  source:   {plan.source}" + (f" — {plan.title}" if plan.title else ""), file=out)
     print(f"  running:  {plan.running_release or 'unknown'}", file=out)
-    print(f"  load:     {plan.load_method}", file=out)
+    if plan.already_loaded:
+        print(
+            f"  load:     already {plan.already_loaded.describe()}; not loaded again"
+            " (--reload loads it again)",
+            file=out,
+        )
+    else:
+        print(f"  load:     {plan.load_method} ({plan.load_why})", file=out)
     print(f"  reboot:   {_REBOOT_VIA[plan.reboot_method]}", file=out)
     if plan.consumed_next_entry:
         print(
@@ -128,8 +136,12 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
         from fastreboot import records
 
         records.write_pending(effects, plan)
+    if plan.already_loaded:
+        done = f"already {plan.already_loaded.describe()}"
+    else:
+        done = f"loaded with {used}"
     print(
-        f"loaded {plan.kernel} with {used}; a reboot through the init system will now kexec",
+        f"{plan.kernel} {done}; a reboot through the init system will now kexec",
         file=sys.stderr,
     )
     return 0

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from fastreboot import syscalls
 from fastreboot.errors import FastrebootError, KexecError, KexecUnsupported, PermissionError_
 from fastreboot.run import run
 
+if TYPE_CHECKING:
+    import subprocess
+
+# syscalls (ctypes) is imported by the methods that need it: a reboot with a kernel
+# already loaded, or one through kexec-tools, never does (ctypes costs ~25 ms to import in
+# a TCG guest). For the same reason `which` walks PATH itself instead of importing shutil,
+# which imports bz2 and lzma.
+
 FORBID_ENV = "FASTREBOOT_FORBID_HOST_EFFECTS"
+SBIN_DIRS = ("/usr/sbin", "/sbin")
 
 
 class Effects(Protocol):
@@ -71,6 +77,8 @@ class HostEffects:
     def kexec_file_load(
         self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
     ) -> None:
+        from fastreboot import syscalls
+
         kernel_fd = os.open(kernel, os.O_RDONLY | os.O_CLOEXEC)
         initrd_fd: int | None = None
         try:
@@ -91,10 +99,19 @@ class HostEffects:
                 os.close(initrd_fd)
 
     def kexec_unload(self, *, crash: bool) -> None:
+        from fastreboot import syscalls
+
         syscalls.kexec_unload(crash=crash)
 
     def which(self, command: str) -> str | None:
-        return shutil.which(command, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        """The command's path on PATH, then in the sbin directories (sudo may drop them)."""
+        for directory in (*os.environ.get("PATH", "").split(os.pathsep), *SBIN_DIRS):
+            if not directory:
+                continue  # an empty entry would mean the working directory: not for root
+            candidate = os.path.join(directory, command)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        return None
 
     def run(
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
@@ -105,6 +122,8 @@ class HostEffects:
         os.sync()
 
     def jump(self) -> None:
+        from fastreboot import syscalls
+
         syscalls.reboot_into_loaded_kernel()
 
     def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:

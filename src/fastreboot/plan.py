@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastreboot import bootscan, checks, sysroot
 from fastreboot.checks import Check, Level
@@ -26,6 +26,9 @@ from fastreboot.errors import SelectionError
 from fastreboot.model import BootEntry, Source
 from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
 
+if TYPE_CHECKING:
+    from fastreboot.staged import Loaded
+
 PLAN_FORMAT_VERSION = 1
 
 
@@ -41,6 +44,7 @@ class Options:
     force: bool = False
     load_method: LoadMethod | None = None
     reboot_method: RebootMethod | None = None
+    reload: bool = False  # load again even when this very kernel is already loaded
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Plan:
     source: Source
     title: str
     load_method: LoadMethod
+    load_why: str
+    load_fallback: bool  # kexec_file_load may take over when kexec_load is refused
     reboot_method: RebootMethod
     checks: tuple[Check, ...]
     config_files: tuple[str, ...]
@@ -61,6 +67,8 @@ class Plan:
     consumed_next_entry: str | None = None
     grubenv: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # This kernel is already loaded (by `fastreboot load` in this boot): not loaded again.
+    already_loaded: Loaded | None = None
 
     @property
     def initrd(self) -> str | None:
@@ -82,12 +90,14 @@ class Plan:
             "source": str(self.source),
             "title": self.title,
             "load_method": str(self.load_method),
+            "load_why": self.load_why,
             "reboot_method": str(self.reboot_method),
             "running_kernel": self.running_release,
             "consumed_next_entry": self.consumed_next_entry,
             "checks": [c.to_json() for c in self.checks],
             "config_files": list(self.config_files),
             "notes": list(self.notes),
+            "already_loaded": self.already_loaded.to_json() if self.already_loaded else None,
         }
 
 
@@ -217,15 +227,35 @@ def _choose(
     return entry, choice
 
 
-def _load_method(options: Options, own: OwnConfig, info: SystemInfo) -> LoadMethod:
+KEXEC_TOOLS = ("/usr/sbin/kexec", "/sbin/kexec", "/usr/bin/kexec", "/usr/local/sbin/kexec")
+
+
+def _load_method(
+    root: Path, options: Options, own: OwnConfig, info: SystemInfo, initrds: tuple[str, ...]
+) -> tuple[LoadMethod, str, bool]:
+    """The system call to load with, why (shown in the plan), and whether kexec_file_load may
+    take over when the kernel refuses kexec_load."""
     wanted = options.load_method or own.load_method or LoadMethod.AUTO
     if wanted is not LoadMethod.AUTO:
-        return wanted
-    # kexec_file_load verifies signatures, works under lockdown and needs no purgatory built
-    # in user space; kexec_load is the fallback where the kernel or arch lacks it.
+        return wanted, "asked for", False
     if info.machine and info.machine not in ("x86_64", "aarch64"):
-        return LoadMethod.LEGACY
-    return LoadMethod.FILE
+        return LoadMethod.LEGACY, f"kexec_file_load is not used on {info.machine}", False
+    # Both calls make purgatory check a sha256 of every segment before the new kernel runs.
+    # kexec-tools hashes in plain C, the kernel with SIMD code that is slow to emulate: in a
+    # TCG guest kexec_load took 1.1 s and kexec_file_load 2.9 s (bench/README.md). So
+    # kexec_load wherever nothing needs the file interface.
+    needs_file = None
+    if info.lockdown and info.lockdown != "none":
+        needs_file = f"kernel lockdown ({info.lockdown}) allows only kexec_file_load"
+    elif info.ima_kexec_rule:
+        needs_file = "the IMA policy has a kexec rule, which only kexec_file_load meets"
+    elif len(initrds) > 1:
+        needs_file = "several initrds: kexec-tools takes one"
+    elif not any(sysroot.exists(root, path) for path in KEXEC_TOOLS):
+        needs_file = "kexec-tools is not installed"
+    if needs_file:
+        return LoadMethod.FILE, needs_file, False
+    return LoadMethod.LEGACY, "kexec-tools, the faster; kexec_file_load if it is refused", True
 
 
 def _reboot_method(options: Options, own: OwnConfig, info: SystemInfo) -> RebootMethod:
@@ -259,15 +289,34 @@ def make_plan(root: Path, options: Options) -> Plan:
     append = " ".join(a for a in (own.append, options.append) if a)
     cmdline = build_cmdline(base, strip=own.strip_cmdline, append=append)
 
-    load_method = _load_method(options, own, info)
+    load_method, load_why, load_fallback = _load_method(root, options, own, info, tuple(initrds))
     reboot_method = _reboot_method(options, own, info)
+
+    already_loaded = None
+    if info.kexec_loaded and not options.reload:
+        from fastreboot import staged  # only when a kernel is loaded
+
+        asked = options.load_method or own.load_method
+        already_loaded = staged.reusable(
+            root,
+            entry.kernel,
+            tuple(initrds),
+            cmdline,
+            kexec_loaded=info.kexec_loaded,
+            method=str(asked) if asked and asked is not LoadMethod.AUTO else None,
+        )
 
     kernel_check, image_version = checks.check_kernel(root, entry.kernel)
     version = image_version or entry.version
     found: list[Check] = [kernel_check]
     found += checks.check_initrds(root, initrds, version)
     found.append(checks.check_cmdline(cmdline))
-    found += checks.check_system(info, load_method, need_init=not options.force)
+    found += checks.check_system(
+        info,
+        load_method,
+        need_init=not options.force,
+        reused=already_loaded.describe() if already_loaded else None,
+    )
     if reboot_method is RebootMethod.SYSV:
         found.append(checks.check_sysv_hook(root))
     for config_warning in (*own.warnings, *(debian.warnings if debian else ())):
@@ -285,6 +334,8 @@ def make_plan(root: Path, options: Options) -> Plan:
         source=entry.source,
         title=entry.title,
         load_method=load_method,
+        load_why=load_why,
+        load_fallback=load_fallback,
         reboot_method=reboot_method,
         checks=tuple(found),
         config_files=tuple(dict.fromkeys(config_files)),
@@ -292,4 +343,5 @@ def make_plan(root: Path, options: Options) -> Plan:
         consumed_next_entry=choice.next_entry if choice else None,
         grubenv=choice.grubenv if choice else None,
         notes=tuple(notes),
+        already_loaded=already_loaded,
     )

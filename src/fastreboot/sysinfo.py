@@ -37,6 +37,9 @@ class SystemInfo:
     systemd_version: int | None
     efi: bool
     machine: str | None  # "x86_64", "aarch64"
+    # An IMA policy rule for kexec kernels (measure or appraise): only kexec_file_load is
+    # seen by IMA. None: no readable policy.
+    ima_kexec_rule: bool | None = None
 
 
 def _flag(root: Path, path: str) -> bool | None:
@@ -62,6 +65,14 @@ def _cap_sys_boot(root: Path) -> bool | None:
     if not match:
         return None
     return bool(int(match.group(1), 16) >> CAP_SYS_BOOT & 1)
+
+
+def _ima_kexec_rule(root: Path) -> bool | None:
+    for path in ("/sys/kernel/security/integrity/ima/policy", "/sys/kernel/security/ima/policy"):
+        text = sysroot.read_text(root, path)
+        if text is not None:
+            return "KEXEC_KERNEL_CHECK" in text
+    return None
 
 
 def systemd_version(root: Path) -> int | None:
@@ -112,4 +123,5 @@ def read_system_info(root: Path) -> SystemInfo:
         systemd_version=systemd_version(root),
         efi=(root / "sys/firmware/efi").is_dir(),
         machine=sysroot.read_first_line(root, "/proc/sys/kernel/arch"),
+        ima_kexec_rule=_ima_kexec_rule(root),
     )

@@ -84,7 +84,7 @@ def test_reboot_force_syncs_then_jumps(machine: Path) -> None:
     # A real jump never returns; the fake's does, which is the "jump failed" case:
     # fastreboot must then unload again and say so.
     assert run_cli(["reboot", "-f", "--yes", "--root", str(machine)], fake) == 8
-    assert fake.names()[-3:] == ["sync", "jump", "kexec_unload"]
+    assert fake.names()[-4:] == ["sync", "jump", "kexec_unload", "remove_file"]
     assert "run systemctl kexec" not in fake.names()
 
 
@@ -93,7 +93,8 @@ def test_failed_init_request_unloads_again(
 ) -> None:
     fake = RecordingEffects(machine, fail_commands=["systemctl"])
     assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 8
-    assert fake.names()[-1] == "kexec_unload"
+    assert fake.names()[-2:] == ["kexec_unload", "remove_file"]
+    assert fake.calls[-1] == ("remove_file", "/run/fastreboot/loaded.json")
     assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fastreboot: the init system refused")
@@ -156,6 +157,7 @@ def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None
     assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
     assert fake.names() == [
         "kexec_unload",
+        "remove_file",
         "write_file",
         "write_file",
         "run systemctl reboot",

@@ -1,0 +1,129 @@
+"""The kernel fastreboot loaded in this boot, so that a reboot need not load it again.
+
+The kernel cannot be asked which image is loaded. So after a successful load fastreboot
+writes ``/run/fastreboot/loaded.json``: kernel, initrds, command line, method, boot id and
+the identity (device, inode, size, mtime, ctime) of each file. A later plan that asks for
+the same kernel, initrds and command line, in the same boot, with the files unchanged and a
+kernel still loaded, reuses it. That moves the load out of the downtime window:
+``fastreboot load`` ahead of time, ``fastreboot reboot`` in the window.
+
+What this cannot see: another tool (``kexec -l``) loading a different kernel afterwards.
+``fastreboot unload`` and ``cold`` forget the state, and ``--reload`` ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastreboot import sysroot
+
+STATE_FILE = "/run/fastreboot/loaded.json"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    kernel: str
+    initrds: tuple[str, ...]
+    cmdline: str
+    method: str
+    boot_id: str | None
+    loaded_at: float  # wall clock, seconds since the epoch
+    identities: tuple[tuple[int, ...] | None, ...]  # kernel, then each initrd
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kernel": self.kernel,
+            "initrds": list(self.initrds),
+            "cmdline": self.cmdline,
+            "method": self.method,
+            "boot_id": self.boot_id,
+            "loaded_at": self.loaded_at,
+            "identities": [list(i) if i is not None else None for i in self.identities],
+        }
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.loaded_at))
+        return f"loaded by fastreboot at {when} with {self.method}"
+
+
+def _identity(root: Path, path: str) -> tuple[int, ...] | None:
+    try:
+        st = os.stat(sysroot.host_path(root, sysroot.resolve(root, path)))
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _boot_id(root: Path) -> str | None:
+    return sysroot.read_first_line(root, "/proc/sys/kernel/random/boot_id")
+
+
+def describe_load(
+    root: Path, kernel: str, initrds: tuple[str, ...], cmdline: str, method: str
+) -> Loaded:
+    """What was just loaded, to be written to STATE_FILE."""
+    return Loaded(
+        kernel=kernel,
+        initrds=initrds,
+        cmdline=cmdline,
+        method=method,
+        boot_id=_boot_id(root),
+        loaded_at=time.time(),
+        identities=tuple(_identity(root, path) for path in (kernel, *initrds)),
+    )
+
+
+def to_text(loaded: Loaded) -> str:
+    import json  # only when something was loaded: plain `plan` stays quick to start
+
+    return json.dumps(loaded.to_json(), indent=1) + "\n"
+
+
+def read(root: Path) -> Loaded | None:
+    text = sysroot.read_text(root, STATE_FILE)
+    if text is None:
+        return None
+    import json
+
+    try:
+        data = json.loads(text)
+        return Loaded(
+            kernel=str(data["kernel"]),
+            initrds=tuple(str(i) for i in data["initrds"]),
+            cmdline=str(data["cmdline"]),
+            method=str(data["method"]),
+            boot_id=data["boot_id"],
+            loaded_at=float(data["loaded_at"]),
+            identities=tuple(tuple(i) if i is not None else None for i in data["identities"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable state means "not known": load again
+
+
+def reusable(
+    root: Path,
+    kernel: str,
+    initrds: tuple[str, ...],
+    cmdline: str,
+    *,
+    kexec_loaded: bool | None,
+    method: str | None = None,
+) -> Loaded | None:
+    """The loaded kernel when it is exactly this one, loaded by fastreboot in this boot."""
+    if not kexec_loaded:
+        return None
+    loaded = read(root)
+    if loaded is None or loaded.boot_id is None or loaded.boot_id != _boot_id(root):
+        return None
+    if (loaded.kernel, loaded.initrds, loaded.cmdline) != (kernel, initrds, cmdline):
+        return None
+    if method is not None and loaded.method != method:
+        return None
+    current = tuple(_identity(root, path) for path in (kernel, *initrds))
+    if None in current or current != loaded.identities:
+        return None
+    return loaded

@@ -1,0 +1,177 @@
+"""How the kernel gets loaded: which system call, the fall-back, and reusing a staged load."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from fastreboot.config import LoadMethod
+from fastreboot.plan import Options, make_plan
+from tests.unit.cli_helpers import run_cli
+from tests.unit.fakes import RecordingEffects
+from tests.unit.sysroots import NEW, Sysroot, debian_systemd
+
+WITH_KEXEC = ("systemctl", "kexec", "grub-editenv")
+STATE = "run/fastreboot/loaded.json"
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Path:
+    debian_systemd(tmp_path).write("/usr/sbin/kexec", "#!/bin/sh\n", mode=0o755)
+    return tmp_path
+
+
+def kexec_tools_loads(fake: RecordingEffects) -> list[str]:
+    return [name for name in fake.names() if name.startswith("run kexec -l")]
+
+
+# ---------------------------------------------------------------- which system call
+
+
+def test_kexec_load_through_kexec_tools_where_nothing_needs_the_file_call(machine: Path) -> None:
+    plan = make_plan(machine, Options())
+    assert plan.load_method is LoadMethod.LEGACY
+    assert plan.load_fallback
+
+
+@pytest.mark.parametrize(
+    ("setup", "why"),
+    [
+        (lambda s: s.set("/sys/kernel/security/lockdown", "none [integrity] confidentiality"),
+         "lockdown"),
+        (lambda s: s.set("/sys/kernel/security/ima/policy",
+                         "measure func=KEXEC_KERNEL_CHECK pcr=4"), "IMA"),
+        (lambda s: s.remove("/usr/sbin/kexec"), "not installed"),
+    ],
+)
+def test_file_call_where_it_is_needed(machine: Path, setup: object, why: str) -> None:
+    assert callable(setup)
+    setup(Sysroot(machine))
+    plan = make_plan(machine, Options())
+    assert plan.load_method is LoadMethod.FILE
+    assert why in plan.load_why
+    assert not plan.load_fallback
+
+
+def test_several_initrds_need_the_file_call(machine: Path) -> None:
+    Sysroot(machine).write("/boot/grub/grub.cfg", f"""
+menuentry 'Debian' {{
+    linux /boot/vmlinuz-{NEW} root=/dev/vda ro
+    initrd /boot/intel-ucode.img /boot/initrd.img-{NEW}
+}}
+""")
+    Sysroot(machine).write("/boot/intel-ucode.img", b"070701")
+    plan = make_plan(machine, Options())
+    assert len(plan.initrds) == 2
+    assert plan.load_method is LoadMethod.FILE
+
+
+def test_an_explicit_method_is_kept_and_never_swapped(machine: Path) -> None:
+    plan = make_plan(machine, Options(load_method=LoadMethod.LEGACY))
+    assert (plan.load_method, plan.load_fallback) == (LoadMethod.LEGACY, False)
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
+    assert run_cli(["load", "--yes", "--load-method", "kexec_load", "--root", str(machine)],
+                   fake) == 7
+    assert "kexec_file_load" not in fake.names()
+
+
+def test_refused_kexec_load_falls_back_to_the_file_call(machine: Path) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert fake.names()[:2] == [kexec_tools_loads(fake)[0], "kexec_file_load"]
+    assert json.loads((machine / STATE).read_text())["method"] == "kexec_file_load"
+
+
+def test_both_refusals_are_reported(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"],
+                            fail_load="rejected")
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
+    err = capsys.readouterr().err
+    assert "lockdown" in err and "kexec-tools could not load" in err
+    assert not (machine / STATE).exists()
+
+
+# ------------------------------------------------------------- reusing a staged load
+
+
+def test_load_then_reboot_does_not_load_again(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC)
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert len(kexec_tools_loads(fake)) == 1
+    state = json.loads((machine / STATE).read_text())
+    assert state["kernel"] == f"/boot/vmlinuz-{NEW}" and state["method"] == "kexec_load"
+    capsys.readouterr()
+
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 0
+    out = capsys.readouterr().out
+    assert "load:     already loaded by fastreboot at" in out
+    assert len(kexec_tools_loads(fake)) == 1  # not loaded a second time
+    assert fake.names()[-1] == "run systemctl kexec"
+
+
+def staged_then(machine: Path, change: object, *reboot_args: str) -> int:
+    """Load, apply *change* to the machine, reboot; how many times kexec-tools loaded."""
+    fake = RecordingEffects(machine, commands=WITH_KEXEC)
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert callable(change)
+    change(machine)
+    assert run_cli(["reboot", "--yes", "--root", str(machine), *reboot_args], fake) == 0
+    return len(kexec_tools_loads(fake))
+
+
+def _touch_kernel(machine: Path) -> None:
+    kernel = machine / f"boot/vmlinuz-{NEW}"
+    os.utime(kernel, ns=(0, kernel.stat().st_mtime_ns + 1_000_000_000))
+
+
+def _replace_initrd(machine: Path) -> None:
+    initrd = machine / f"boot/initrd.img-{NEW}"
+    initrd.unlink()
+    initrd.write_bytes(b"070701" + b"\1" * 64)
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "loads"),
+    [
+        (lambda m: None, (), 1),
+        (lambda m: None, ("--reload",), 2),
+        (lambda m: None, ("--append", "quiet=0"), 2),
+        (_touch_kernel, (), 2),
+        (_replace_initrd, (), 2),
+        (lambda m: Sysroot(m).set("/proc/sys/kernel/random/boot_id", "another-boot"), (), 2),
+        (lambda m: Sysroot(m).set("/sys/kernel/kexec_loaded", "0"), (), 2),
+        (lambda m: Sysroot(m).write(STATE, "{not json"), (), 2),
+    ],
+    ids=["same", "reload", "other-cmdline", "kernel-touched", "initrd-replaced", "other-boot",
+         "nothing-loaded", "broken-state"],
+)
+def test_a_staged_load_is_reused_only_when_nothing_changed(
+    machine: Path, change: object, args: tuple[str, ...], loads: int
+) -> None:
+    assert staged_then(machine, change, *args) == loads
+
+
+def test_unload_forgets_the_staged_load(machine: Path) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC)
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert run_cli(["unload", "--root", str(machine)], fake) == 0
+    assert not (machine / STATE).exists()
+
+
+def test_plan_json_says_what_is_already_loaded(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["load", "--yes", "--root", str(machine)],
+                   RecordingEffects(machine, commands=WITH_KEXEC)) == 0
+    capsys.readouterr()
+    assert run_cli(["plan", "--json", "--root", str(machine)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["already_loaded"]["method"] == "kexec_load"
+    assert {c["name"]: c["level"] for c in plan["checks"]}["already-loaded"] == "ok"
