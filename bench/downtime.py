@@ -64,6 +64,8 @@ METHODS: dict[str, Method] = {
     m.key: m
     for m in (
         Method("A", "fastreboot reboot --yes", "fastreboot reboot --yes"),
+        Method("As", "fastreboot load beforehand, then fastreboot reboot --yes",
+               "fastreboot reboot --yes", prepare=("fastreboot load",)),
         Method(
             "B", "Debian kexec-tools, LOAD_KEXEC=true + reboot", "reboot",
             prepare=(
@@ -78,15 +80,15 @@ METHODS: dict[str, Method] = {
         Method("E", "cold: systemctl reboot, UEFI (OVMF)", "systemctl reboot",
                firmware="ovmf", expect="firmware"),
         # Analysis variants (not in the default set; --methods A,Al,Cs,Ci ...).
-        Method("Al", "fastreboot reboot --yes, kexec_load (kexec-tools -l -c)",
-               "fastreboot reboot --yes --load-method kexec_load"),
+        Method("Af", "fastreboot reboot --yes, kexec_file_load",
+               "fastreboot reboot --yes --load-method kexec_file_load"),
         Method("Cs", "kexec -s -l (kexec_file_load) … && systemctl kexec",
                KEXEC_BY_HAND.format(opts="-s -l")),
         Method("Ci", "kexec -l -i (no purgatory checks) … && systemctl kexec",
                KEXEC_BY_HAND.format(opts="-l -i")),
     )
 }
-DEFAULT_METHODS = ("A", "B", "C", "D", "E")
+DEFAULT_METHODS = ("A", "As", "B", "C", "D", "E")
 
 
 # ------------------------------------------------------------------------ environment
@@ -296,6 +298,9 @@ GUEST_TIMINGS: tuple[tuple[str, str, str, int], ...] = (
     ("fastreboot --version", "", "fastreboot --version", 5),
     ("fastreboot plan", "", "fastreboot plan", 5),
     ("fastreboot load", "fastreboot unload", "fastreboot load", 5),
+    ("fastreboot load, kexec_file_load", "fastreboot unload",
+     "fastreboot load --load-method kexec_file_load", 3),
+    ("fastreboot load, already loaded", "fastreboot load", "fastreboot load", 3),
     ("fastreboot plan, cold cache", DROP, "fastreboot plan", 3),
     ("fastreboot load, cold cache", f"fastreboot unload; {DROP}", "fastreboot load", 3),
     ("kexec -s -l (kexec_file_load)", "kexec -u",
@@ -304,6 +309,8 @@ GUEST_TIMINGS: tuple[tuple[str, str, str, int], ...] = (
      "kexec -l /vmlinuz --initrd=/initrd.img --reuse-cmdline", 3),
     ("kexec -l, cold cache", f"kexec -u; {DROP}",
      "kexec -l /vmlinuz --initrd=/initrd.img --reuse-cmdline", 3),
+    ("kexec -l -i (no purgatory checks)", "kexec -u",
+     "kexec -l -i /vmlinuz --initrd=/initrd.img --reuse-cmdline", 3),
 )
 #: The same loads again after `rmmod sha256_ssse3`: the kernel's sha256 for
 #: kexec_file_load's digests then is the generic C one, as in kexec-tools and purgatory.

@@ -121,18 +121,19 @@ def markdown(raw: dict[str, Any]) -> str:
               if a_kernel else "-")
         r2 = f"{statistics.median(down) / statistics.median(a_down):.2f}" if a_down else "-"
         lines.append(f"| {key} | {_cell(to_kernel)} | {r1} | {_cell(down)} | {r2} |")
-    lines += ["", "## A against the others (ratio of median downtimes)", ""]
+    lines += ["", "## fastreboot against the others (ratio of median downtimes)", ""]
     lines += ["| ratio | value | target |", "|---|---|---|"]
-    for key in methods:
-        if key == "A":
-            continue
-        total = _median_total(by.get(key, []))
-        if total and a_total:
+    for ours in ("A", "As"):
+        ours_total = _median_total(by.get(ours, []))
+        for key in methods:
+            total = _median_total(by.get(key, []))
+            if key in ("A", "As") or not (total and ours_total):
+                continue
             target = "≤ 1.00" if key in ("B", "C") else "report"
             verdict = ""
             if target != "report":
-                verdict = " ✓" if a_total / total <= 1.0 else " ✗"
-            lines.append(f"| A/{key} | {a_total / total:.2f} | {target}{verdict} |")
+                verdict = " ✓" if ours_total / total <= 1.0 else " ✗"
+            lines.append(f"| {ours}/{key} | {ours_total / total:.2f} | {target}{verdict} |")
     lines += [
         "",
         "## Details (medians, seconds)",
@@ -175,7 +176,8 @@ def markdown(raw: dict[str, Any]) -> str:
             "## fastreboot's own work inside the TCG guest (seconds)",
             "",
             "Each cell: first run after boot / median of the later runs (min-max). "
-            "`fastreboot` runs `python3 -m fastreboot` from the read-only project disk; "
+            "`fastreboot` is a console script like pip's that imports `fastreboot.cli` from the "
+            "read-only project disk; "
             "*bytecode*: the disk carries `.pyc` files (as a pip/Debian install would), "
             "*no bytecode*: every run compiles every module (the guest cannot write "
             "`__pycache__`). Cold cache: `drop_caches` before each run.",

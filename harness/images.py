@@ -14,8 +14,8 @@ overlay), a host copy of the *older* kernel and its initrd for QEMU's direct
 ``-kernel``/``-initrd`` boot, and ``meta.json``.
 
 The fastreboot project itself is not in the image: the image has a wrapper
-``/usr/local/bin/fastreboot`` that runs ``python3 -m fastreboot`` from
-``/opt/fastreboot/src``, where a small second disk (``/dev/vdb``) built from the working
+``/usr/local/bin/fastreboot`` (like pip's console script) that runs ``fastreboot.cli``
+from ``/opt/fastreboot/src``, where a small second disk (``/dev/vdb``) built from the working
 tree by :func:`build_project_disk` is mounted read-only.
 """
 

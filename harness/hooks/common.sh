@@ -46,10 +46,14 @@ mkdir -p "$R/opt/fastreboot" "$R/var/lib/victim" "$R/usr/local/bin" "$R/usr/loca
 mkdir -p "$R/etc/sysctl.d"
 echo 'kernel.printk = 4 4 1 7' > "$R/etc/sysctl.d/10-fastreboot-printk.conf"
 
-# The product, run from the read-only project disk built from the working tree.
+# The product, run from the read-only project disk built from the working tree, by a
+# script like the one pip writes for the console entry point (no shell, no runpy).
 cat > "$R/usr/local/bin/fastreboot" <<'EOF'
-#!/bin/sh
-exec env PYTHONPATH=/opt/fastreboot/src python3 -m fastreboot "$@"
+#!/usr/bin/python3
+import sys
+sys.path.insert(0, "/opt/fastreboot/src")
+from fastreboot.cli import main
+sys.exit(main())
 EOF
 chmod 0755 "$R/usr/local/bin/fastreboot"
 
