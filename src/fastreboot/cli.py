@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from fastreboot import __version__
+from fastreboot import __version__, log
 from fastreboot.errors import Cancelled, FastrebootError
 
 EffectsFactory = Callable[[Path], Any]
@@ -127,19 +126,16 @@ def main(
         args = parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    log.enabled = bool(args.debug)
     try:
         from fastreboot import commands
 
         return commands.dispatch(args, effects_factory=effects_factory, stdin=stdin or sys.stdin)
     except FastrebootError as error:
         if args.debug:
-            logging.exception("fastreboot failed")
+            import traceback  # only here: it pulls in linecache, tokenize and textwrap
+
+            traceback.print_exc()
         hint = f" (hint: {error.hint})" if error.hint else ""
         print(f"fastreboot: {error.message}{hint}", file=sys.stderr)
         return error.exit_code

@@ -223,6 +223,29 @@ def test_config_with_shell_code_is_exit_3_naming_file_and_line(
     assert fake.calls == []
 
 
+def test_debug_shows_the_traceback(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["plan", "--root", str(machine), "--kernel", "9.9"]) == 4
+    assert "Traceback" not in capsys.readouterr().err
+    assert run_cli(["--debug", "plan", "--root", str(machine), "--kernel", "9.9"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "SelectionError" in err
+    assert err.strip().splitlines()[-1].startswith("fastreboot: no kernel version 9.9")
+
+
+def test_debug_logs_the_commands_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastreboot import log
+    from fastreboot.run import run
+
+    monkeypatch.setattr(log, "enabled", False)
+    run(["true", "a b"])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(log, "enabled", True)
+    run(["true", "a b"])
+    assert capsys.readouterr().err == "+ true 'a b'\n"
+
+
 def test_usage_error_is_exit_2() -> None:
     assert run_cli(["frobnicate"]) == 2
 
