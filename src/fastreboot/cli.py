@@ -6,7 +6,6 @@ Data goes to stdout, diagnostics to stderr. Only this module maps errors to exit
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -145,5 +144,7 @@ def main(
 
 
 def print_json(data: object) -> None:
+    import json  # only for --json output
+
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
