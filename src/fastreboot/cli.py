@@ -56,7 +56,43 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every command: its help text, and whether it takes the kernel selection options.
+_COMMANDS: dict[str, tuple[str, bool]] = {
+    "plan": ("show what a fast reboot would do, changing nothing", True),
+    "kernels": ("list every boot candidate", False),
+    "check": ("run the preflight checks; exit 0 when nothing blocks", True),
+    "load": ("load the planned kernel without rebooting", True),
+    "reboot": ("fast reboot: load the kernel, then reboot through the init system", True),
+    "cold": ("a real firmware reboot, even when a kexec kernel is loaded", False),
+    "unload": ("unload the loaded kexec kernel", False),
+    "status": ("loaded kernels, lockdown, init system, what reboot would do now", False),
+    "setup": ("install the unit that completes downtime records in the next boot", False),
+    "enable": ("make a plain `reboot` a fast reboot (installs hooks)", False),
+    "disable": ("make a plain `reboot` go through the firmware again", False),
+    "record-boot": ("complete this boot's downtime record (run by fastreboot-record)", False),
+    "kdump": ("crash kernel from /etc/sysconfig/kdump", False),
+}
+
+
+def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
+    """The options only one command has."""
+    if name == "load":
+        parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
+    elif name == "reboot":
+        parser.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
+        parser.add_argument(
+            "-f",
+            "--force",
+            action="store_true",
+            help="skip the init system: sync, then jump (like reboot -f)",
+        )
+    elif name == "kdump":
+        parser.add_argument("action", choices=["load", "unload", "status"])
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the sub-parser of ``command`` only, or of every command when None."""
     parser = argparse.ArgumentParser(
         prog="fastreboot",
         description="Reboot through kexec: services stop cleanly, the firmware phase is skipped.",
@@ -64,44 +100,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fastreboot {__version__}")
     _global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str, *, select: bool = False) -> argparse.ArgumentParser:
+    for name, (help_text, select) in _COMMANDS.items():
+        if command is not None and name != command:
+            continue
         sub = commands.add_parser(name, help=help_text, description=help_text)
         _global_options(sub, top=False)
         if select:
             _selection_options(sub)
-        return sub
-
-    command("plan", "show what a fast reboot would do, changing nothing", select=True)
-    command("kernels", "list every boot candidate")
-    command("check", "run the preflight checks; exit 0 when nothing blocks", select=True)
-    load = command("load", "load the planned kernel without rebooting", select=True)
-    load.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
-    load.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
-    reboot = command(
-        "reboot", "fast reboot: load the kernel, then reboot through the init system", select=True
-    )
-    reboot.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
-    reboot.add_argument(
-        "-f",
-        "--force",
-        action="store_true",
-        help="skip the init system: sync, then jump (like reboot -f)",
-    )
-    command("cold", "a real firmware reboot, even when a kexec kernel is loaded")
-    command("unload", "unload the loaded kexec kernel")
-    command("status", "loaded kernels, lockdown, init system, what reboot would do now")
-    command("setup", "install the unit that completes downtime records in the next boot")
-    command("enable", "make a plain `reboot` a fast reboot (installs hooks)")
-    command("disable", "make a plain `reboot` go through the firmware again")
-    command("record-boot", "complete this boot's downtime record (run by fastreboot-record)")
-    kdump = command("kdump", "crash kernel from /etc/sysconfig/kdump")
-    kdump.add_argument("action", choices=["load", "unload", "status"])
+        _command_options(name, sub)
     return parser
 
 
+_TOP_FLAGS = frozenset({"--json", "--debug", "-y", "--yes"})
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The command argparse will find in ``argv``, when that is certain: the first word after
+    global options spelled out in full. None for anything else (no command, an unknown one,
+    -h, --version, abbreviated options): then every sub-parser is needed."""
+    words = iter(argv)
+    for word in words:
+        if word == "--root":
+            next(words, None)  # its value, whatever it looks like
+        elif not (word.startswith("--root=") or word in _TOP_FLAGS):
+            return word if word in _COMMANDS else None
+    return None
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    # argparse's add_argument() is slow (it formats every action to check it): build only
+    # the sub-parser of the command given, unless help or an error must list them all.
+    args = build_parser(_command_name(argv)).parse_args(argv)
     args.root = args.root or Path("/")
     return args
 

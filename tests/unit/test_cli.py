@@ -246,8 +246,45 @@ def test_debug_logs_the_commands_run(
     assert capsys.readouterr().err == "+ true 'a b'\n"
 
 
-def test_usage_error_is_exit_2() -> None:
+def test_usage_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["frobnicate"]) == 2
+    assert "invalid choice: 'frobnicate' (choose from 'plan', 'kernels'," in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n    {name}" in out for name in ("plan", "reboot", "record-boot", "kdump"))
+    assert run_cli(["--root", "/x", "reboot", "--help"]) == 0
+    assert "--dry-run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],
+        ["--root", "/x", "--json", "plan", "--kernel", "6.1", "-y"],
+        ["--root=/x", "--debug", "reboot", "-f", "--dry-run", "--root", "/y"],
+        ["--yes", "kdump", "status"],
+        ["load", "--record", "--on-reboot", "--target", "newest"],
+        ["--root", "plan", "kernels"],  # "plan" is the root here
+    ],
+)
+def test_the_one_sub_parser_built_parses_like_all_of_them(argv: list[str]) -> None:
+    from fastreboot.cli import _command_name, build_parser
+
+    one = build_parser(_command_name(argv))
+    assert _command_name(argv) is not None
+    assert one.parse_args(argv) == build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["-h", "plan"], ["--ro", "/x", "plan"], ["--", "plan"], ["plans"], ["--root"]]
+)
+def test_every_sub_parser_is_built_when_the_command_is_not_certain(argv: list[str]) -> None:
+    from fastreboot.cli import _command_name
+
+    assert _command_name(argv) is None
 
 
 def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
