@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import platform
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -266,7 +266,10 @@ def _is_bad(entry: BlsEntryFile) -> bool:
 def _arch_matches(architecture: str | None) -> bool:
     if not architecture:
         return True
-    local = _EFI_ARCH.get(platform.machine().lower(), platform.machine().lower())
+    # os.uname(), not platform.machine(): the same value without importing platform
+    # (which compiles a dozen regexes).
+    machine = os.uname().machine.lower()
+    local = _EFI_ARCH.get(machine, machine)
     return architecture.strip().lower() == local
 
 
