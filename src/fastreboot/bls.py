@@ -57,6 +57,8 @@ class BlsEntryFile:
 
 @dataclass(frozen=True)
 class BlsSelection:
+    """The entry systemd-boot would boot, its menu, and the files read."""
+
     default: BootEntry | None  # source=Source.BLS
     entries: tuple[BootEntry, ...]  # in the spec's menu order
     config_files: tuple[str, ...]

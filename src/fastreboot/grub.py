@@ -28,6 +28,8 @@ from fastreboot.model import BootEntry, Source
 
 @dataclass(frozen=True)
 class GrubSelection:
+    """What GRUB would boot and every kernel entry of its menu."""
+
     default: BootEntry | None  # what GRUB would boot (source=Source.GRUB), None if no entry
     entries: tuple[BootEntry, ...]  # every kernel entry in menu order, "Submenu>Entry" titles
     via: str  # how: "default=0", "saved_entry", "next_entry", "fallback-to-0", "blscfg:…"
@@ -110,12 +112,16 @@ def _line_end(data: str, pos: int) -> int:
 
 @dataclass(frozen=True)
 class _Part:
+    """A piece of a word: kind "lit", "quoted", "var" or "qvar" (see above), and its text."""
+
     kind: str
     text: str
 
 
 @dataclass(frozen=True)
 class _Token:
+    """A word (made of parts) or an operator, from the lexer."""
+
     kind: str  # "word", "newline", ";", "{", "}", "eof"
     line: int
     raw: str = ""  # source text of a word, to recognise keywords
@@ -246,6 +252,8 @@ def _merge(parts: list[_Part]) -> Iterator[_Part]:
 
 @dataclass(frozen=True)
 class _Cmd:
+    """A command: its words, and the { block } that follows menuentry or submenu."""
+
     words: tuple[_Token, ...]
     block: tuple[_Node, ...] | None
     line: int
@@ -253,12 +261,16 @@ class _Cmd:
 
 @dataclass(frozen=True)
 class _If:
+    """if/elif/else: the condition and body of each branch, then the else body."""
+
     branches: tuple[tuple[tuple[_Node, ...], tuple[_Node, ...]], ...]  # (condition, body)
     orelse: tuple[_Node, ...]
 
 
 @dataclass(frozen=True)
 class _Loop:
+    """A for loop over words, or a while/until loop on a condition."""
+
     kind: str  # "for", "while", "until"
     var: str
     words: tuple[_Token, ...]
@@ -268,6 +280,8 @@ class _Loop:
 
 @dataclass(frozen=True)
 class _Func:
+    """A function definition."""
+
     name: str
     body: tuple[_Node, ...]
 
@@ -439,6 +453,8 @@ class _Context:
 
 @dataclass(frozen=True)
 class _Loaded:
+    """The kernel and initrds that an entry's linux and initrd commands loaded."""
+
     kernel: str
     args: tuple[str, ...]
     initrds: tuple[str, ...] = ()

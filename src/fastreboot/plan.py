@@ -45,6 +45,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything a fast reboot would load and how, with the checks that judge it."""
+
     kernel: str
     kernel_version: str | None
     initrds: tuple[str, ...]
@@ -93,6 +95,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class BootloaderChoice:
+    """The entry a cold boot would start, how it was found, and the files read for it."""
+
     entry: BootEntry | None
     via: str
     config_files: tuple[str, ...]
