@@ -19,11 +19,14 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from fastreboot import bls, sysroot
+from fastreboot import sysroot
 from fastreboot.errors import BootConfigError
 from fastreboot.model import BootEntry, Source
+
+if TYPE_CHECKING:
+    from fastreboot.bls import BlsEntryFile
 
 
 @dataclass(frozen=True)
@@ -754,11 +757,13 @@ class _Grub:
 
     def _cmd_blscfg(self, args: list[str], node: _Cmd) -> int:
         """Fedora/RHEL's blscfg (rhboot grub2, blscfg.c): one entry per BLS file."""
+        from fastreboot.bls import read_entry_files  # only a blscfg needs the BLS parser
+
         self.rhboot = True  # only GRUB with Fedora's patches has this command
         directory = self._get("blsdir") or "/loader/entries"
-        files = bls.read_entry_files(self.root, self.target_path(directory), grub_rules=True)
+        files = read_entry_files(self.root, self.target_path(directory), grub_rules=True)
         if not files:
-            files = bls.read_entry_files(self.root, "/boot/loader/entries", grub_rules=True)
+            files = read_entry_files(self.root, "/boot/loader/entries", grub_rules=True)
         use_version = all(f.first("version") for f in files)
         for entry in sorted(files, key=lambda f: _RpmKey(f, use_version), reverse=True):
             self._note(entry.path)
@@ -994,7 +999,7 @@ def _expand_bls_options(options: str | None, variables: dict[str, str]) -> str:
 class _RpmKey:
     """blscfg's bls_cmp: rpm's vercmp on version (if every entry has one), then file name."""
 
-    def __init__(self, entry: bls.BlsEntryFile, use_version: bool) -> None:
+    def __init__(self, entry: BlsEntryFile, use_version: bool) -> None:
         self.keys = ((entry.first("version") or "") if use_version else "", entry.entry_id)
 
     def __lt__(self, other: _RpmKey) -> bool:

@@ -108,8 +108,8 @@ class BootloaderChoice:
 def bootloader_choice(root: Path) -> BootloaderChoice:
     """What a cold boot would start: GRUB (incl. blscfg), else BLS, else /vmlinuz, else newest."""
     # Imported here: the GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up
-    # in a TCG guest) and a plan from Debian's KERNEL_IMAGE never needs them.
-    from fastreboot.bls import bls_selection
+    # in a TCG guest) and a plan from Debian's KERNEL_IMAGE never needs them; nor does a plan
+    # from GRUB need the BLS one (unless its grub.cfg runs blscfg).
     from fastreboot.grub import grub_selection
 
     grub = grub_selection(root)
@@ -123,6 +123,8 @@ def bootloader_choice(root: Path) -> BootloaderChoice:
             grub.next_entry,
             grubenv,
         )
+    from fastreboot.bls import bls_selection
+
     bls = bls_selection(root)
     if bls is not None and bls.default is not None:
         return BootloaderChoice(bls.default, "boot loader spec", bls.config_files, bls.entries)
