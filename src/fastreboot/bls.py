@@ -15,10 +15,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastreboot import sysroot
 from fastreboot.model import BootEntry, Source
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any
 
 # Mount points that may hold loader/entries: $BOOT first, then the ESP.
 PARTITIONS = ("/boot", "/efi", "/boot/efi")

@@ -9,12 +9,15 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
 from fastreboot import __version__, log
 from fastreboot.errors import Cancelled, FastrebootError
 
-EffectsFactory = Callable[[Path], Any]
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    EffectsFactory = Callable[[Path], Any]
 
 EXIT_OK = 0
 EXIT_USAGE = 2

@@ -11,11 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from fastreboot import sysroot
 from fastreboot.errors import ConfigError
 from fastreboot.shellvars import ShellVar, insecure_permissions, parse_shell_vars
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
 DEBIAN_KEXEC = "/etc/default/kexec"
 DEBIAN_KEXEC_D = "/etc/default/kexec.d"
@@ -186,7 +189,8 @@ class OwnConfig:
     warnings: tuple[str, ...] = ()
 
 
-_E = TypeVar("_E", Target, RebootMethod, LoadMethod)
+if TYPE_CHECKING:
+    _E = TypeVar("_E", Target, RebootMethod, LoadMethod)
 
 
 class _TomlFields:

@@ -19,13 +19,15 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
 
 from fastreboot import sysroot
 from fastreboot.errors import BootConfigError
 from fastreboot.model import BootEntry, Source
 
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
+    from typing import ClassVar
+
     from fastreboot.bls import BlsEntryFile
 
 

@@ -17,9 +17,12 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from fastreboot.errors import ImageError
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 # bzImage's kernel_version pointer is 16 bits (+0x200): its string lies in this head.
 _HEAD_SIZE = 0x10200 + 0x200

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastreboot import bootscan, checks, sysroot
 from fastreboot.checks import Check, Level
@@ -25,6 +24,10 @@ from fastreboot.config import (
 from fastreboot.errors import SelectionError
 from fastreboot.model import BootEntry, Source
 from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any
 
 PLAN_FORMAT_VERSION = 1
 
