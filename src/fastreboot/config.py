@@ -14,11 +14,12 @@ from pathlib import Path
 
 from fastreboot import sysroot
 from fastreboot.errors import ConfigError
-from fastreboot.shellvars import ShellVar, insecure_permissions, parse_shell_vars
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
     from typing import Any, TypeVar
+
+    from fastreboot.shellvars import ShellVar
 
 DEBIAN_KEXEC = "/etc/default/kexec"
 DEBIAN_KEXEC_D = "/etc/default/kexec.d"
@@ -50,6 +51,8 @@ def read_config_text(root: Path, target: str) -> str | None:
 
 def permission_warnings(root: Path, targets: list[str]) -> tuple[str, ...]:
     """Warnings for the target files that someone other than root could change."""
+    from fastreboot.shellvars import insecure_permissions  # see read_debian_kexec()
+
     found = (insecure_permissions(_on_target(root, t), shown_as=t) for t in targets)
     return tuple(w for w in found if w)
 
@@ -126,6 +129,9 @@ def read_debian_kexec(root: Path) -> DebianKexecConfig | None:
         text = read_config_text(root, target)
         if text is None:
             continue
+        # Imported only with a file to parse: a plan without one need not create its dataclasses.
+        from fastreboot.shellvars import parse_shell_vars
+
         files.append(target)
         variables.update(parse_shell_vars(text, target))
     if not files:
