@@ -6,6 +6,7 @@ Data goes to stdout, diagnostics to stderr. Only this module maps errors to exit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -94,11 +95,34 @@ def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("action", choices=["load", "unload", "status"])
 
 
+def _terminal_columns() -> int:
+    """What shutil.get_terminal_size().columns says: $COLUMNS, the terminal's width, or 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    try:
+        return (os.get_terminal_size(stdout.fileno()).columns if stdout else 0) or 80
+    except (ValueError, OSError):
+        return 80
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # argparse makes a formatter in every add_argument() (to check the action); given no
+    # width, it imports shutil (and bz2, lzma...) for the terminal's, which costs more
+    # start-up time than all the parsing.
+    return argparse.HelpFormatter(prog, width=_terminal_columns() - 2)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser, with the sub-parser of ``command`` only, or of every command when None."""
     parser = argparse.ArgumentParser(
         prog="fastreboot",
         description="Reboot through kexec: services stop cleanly, the firmware phase is skipped.",
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"fastreboot {__version__}")
     _global_options(parser, top=True)
@@ -106,7 +130,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (help_text, select) in _COMMANDS.items():
         if command is not None and name != command:
             continue
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_formatter
+        )
         _global_options(sub, top=False)
         if select:
             _selection_options(sub)

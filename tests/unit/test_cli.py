@@ -278,6 +278,41 @@ def test_the_one_sub_parser_built_parses_like_all_of_them(argv: list[str]) -> No
     assert one.parse_args(argv) == build_parser().parse_args(argv)
 
 
+@pytest.mark.parametrize("columns", ["57", "0", "x", None])
+def test_help_is_as_wide_as_shutil_says(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    import shutil
+
+    from fastreboot.cli import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+
+
+def test_plan_imports_only_what_it_needs(machine: Path) -> None:
+    """Start-up time: modules for other commands, --json or --debug stay unimported."""
+    code = (
+        "import sys; from fastreboot.cli import main; main(['plan', '--root', sys.argv[1]]); "
+        "print(*sys.modules, file=sys.stderr)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    # -S: no site module, which may import some of these itself.
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(machine)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    unwanted = {"logging", "json", "typing", "shutil", "platform", "traceback"}
+    unwanted |= {f"fastreboot.{name}" for name in ("effects", "actions", "kdump", "shellvars")}
+    assert unwanted.isdisjoint(result.stderr.split())
+
+
 @pytest.mark.parametrize(
     "argv", [[], ["-h", "plan"], ["--ro", "/x", "plan"], ["--", "plan"], ["plans"], ["--root"]]
 )
