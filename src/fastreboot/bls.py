@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastreboot import sysroot
+from fastreboot.bootfiles import bls_entries_dirs
 from fastreboot.model import BootEntry, Source
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
     from typing import Any
 
-# Mount points that may hold loader/entries: $BOOT first, then the ESP.
-PARTITIONS = ("/boot", "/efi", "/boot/efi")
 # systemd-boot reads loader.conf from the ESP only.
 _ESP_MOUNTS = ("/efi", "/boot/efi", "/boot")
 # Boot counting suffix of an entry file name: "+LEFT" or "+LEFT-DONE".
@@ -139,7 +138,7 @@ def bls_selection(root: Path, *, saved_entry: str | None = None) -> BlsSelection
     loader.conf values starting with "@" (@saved) and the EFI variables that override
     loader.conf (LoaderEntryDefault, LoaderEntryOneShot) are not supported.
     """
-    dirs = _entries_dirs(root)
+    dirs = bls_entries_dirs(root)
     if not dirs:
         return None
     files = [f for d in dirs for f in read_entry_files(root, d)]
@@ -183,18 +182,6 @@ def _grub_fields(text: str) -> tuple[tuple[str, str], ...]:
             break
         fields.append((line[:cut], line[cut + 1 :].lstrip(" \t")))
     return tuple(fields)
-
-
-def _entries_dirs(root: Path) -> list[str]:
-    seen: set[Path] = set()
-    dirs = []
-    for partition in PARTITIONS:
-        path = f"{partition}/loader/entries"
-        directory = sysroot.host_path(root, sysroot.resolve(root, path))
-        if directory.is_dir() and directory.resolve() not in seen:
-            seen.add(directory.resolve())
-            dirs.append(path)
-    return dirs
 
 
 def _loader_conf(root: Path) -> tuple[str, str | None] | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastreboot import sysroot
+from fastreboot.bootfiles import find_grub_cfg, os_release
 from fastreboot.errors import BootConfigError
 from fastreboot.model import BootEntry, Source
 
@@ -42,15 +43,6 @@ class GrubSelection:
     config_files: tuple[str, ...]  # target paths read (grub.cfg, grubenv, BLS entries)
 
 
-def find_grub_cfg(root: Path) -> Path | None:
-    """The grub.cfg GRUB reads first: on EFI the ESP's (often a stub that ``configfile``s
-    /boot/grub/grub.cfg; Fedora before 34 keeps the real one there), else /boot's."""
-    native = [root / "boot/grub/grub.cfg", root / "boot/grub2/grub.cfg"]
-    esp = _esp_configs(root)
-    candidates = esp + native if (root / "sys/firmware/efi").exists() else native + esp
-    return next((path for path in candidates if _host(root, path).is_file()), None)
-
-
 def read_grubenv(path: Path) -> dict[str, str]:
     """Variables of a GRUB environment block (lib/envblk.c); BootConfigError if it is not one."""
     data = path.read_bytes().decode("utf-8", errors="replace")
@@ -62,9 +54,9 @@ def read_grubenv(path: Path) -> dict[str, str]:
     return env
 
 
-def grub_selection(root: Path) -> GrubSelection | None:
-    """Run grub.cfg like GRUB at boot; None when there is no grub.cfg."""
-    cfg = find_grub_cfg(root)
+def grub_selection(root: Path, cfg: Path | None = None) -> GrubSelection | None:
+    """Run grub.cfg (``cfg`` if already found) like GRUB at boot; None when there is none."""
+    cfg = cfg or find_grub_cfg(root)
     if cfg is None:
         return None
     grub = _Grub(root)
@@ -498,8 +490,8 @@ class _Grub:
         self.positional: list[str] = []
         self.loaded: _Loaded | None = None
         self.depth = 0
-        os_release = _os_release(root)
-        family = f"{os_release.get('ID', '')} {os_release.get('ID_LIKE', '')}".split()
+        release = os_release(root)
+        family = f"{release.get('ID', '')} {release.get('ID_LIKE', '')}".split()
         self.rhboot = "fedora" in family or "rhel" in family  # GRUB with Fedora's patches
 
     # --- running scripts
@@ -1126,24 +1118,6 @@ def _strtosl(value: str) -> int:
     if value.startswith("-"):
         return -(_strtoul(value[1:])[0] or 0)
     return _strtoul(value)[0] or 0
-
-
-def _esp_configs(root: Path) -> list[Path]:
-    """ESP grub.cfg files, the distribution's own EFI directory first, EFI/BOOT last."""
-    os_id = _os_release(root).get("ID", "").lower()
-    os_id = {"rhel": "redhat"}.get(os_id, os_id)
-    return sorted(
-        {*root.glob("boot/efi/EFI/*/grub.cfg"), *root.glob("efi/EFI/*/grub.cfg")},
-        key=lambda p: (p.parent.name.upper() == "BOOT", p.parent.name.lower() != os_id, str(p)),
-    )
-
-
-def _os_release(root: Path) -> dict[str, str]:
-    for name in ("/etc/os-release", "/usr/lib/os-release"):
-        text = sysroot.read_text(root, name)
-        if text is not None:
-            return dict(re.findall(r"^([A-Z_]+)=[\"']?(.*?)[\"']?$", text, re.M))
-    return {}
 
 
 def _host(root: Path, path: Path | str) -> Path:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastreboot import bootscan, checks, sysroot
+from fastreboot.bootfiles import bls_entries_dirs, find_grub_cfg
 from fastreboot.checks import Check, Level
 from fastreboot.cmdline import build_cmdline
 from fastreboot.config import (
@@ -110,27 +111,30 @@ class BootloaderChoice:
 
 def bootloader_choice(root: Path) -> BootloaderChoice:
     """What a cold boot would start: GRUB (incl. blscfg), else BLS, else /vmlinuz, else newest."""
-    # Imported here: the GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up
-    # in a TCG guest) and a plan from Debian's KERNEL_IMAGE never needs them; nor does a plan
-    # from GRUB need the BLS one (unless its grub.cfg runs blscfg).
-    from fastreboot.grub import grub_selection
+    # The GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up in a TCG
+    # guest): each is imported only when its files exist, BLS's only when GRUB chose nothing
+    # (a grub.cfg that runs blscfg imports it itself). Debian's KERNEL_IMAGE needs neither.
+    grub_cfg = find_grub_cfg(root)
+    if grub_cfg is not None:
+        from fastreboot.grub import grub_selection
 
-    grub = grub_selection(root)
-    if grub is not None and grub.default is not None:
-        grubenv = next((f for f in grub.config_files if f.endswith("grubenv")), None)
-        return BootloaderChoice(
-            grub.default,
-            f"grub ({grub.via})",
-            grub.config_files,
-            grub.entries,
-            grub.next_entry,
-            grubenv,
-        )
-    from fastreboot.bls import bls_selection
+        grub = grub_selection(root, grub_cfg)
+        if grub is not None and grub.default is not None:
+            grubenv = next((f for f in grub.config_files if f.endswith("grubenv")), None)
+            return BootloaderChoice(
+                grub.default,
+                f"grub ({grub.via})",
+                grub.config_files,
+                grub.entries,
+                grub.next_entry,
+                grubenv,
+            )
+    if bls_entries_dirs(root):
+        from fastreboot.bls import bls_selection
 
-    bls = bls_selection(root)
-    if bls is not None and bls.default is not None:
-        return BootloaderChoice(bls.default, "boot loader spec", bls.config_files, bls.entries)
+        bls = bls_selection(root)
+        if bls is not None and bls.default is not None:
+            return BootloaderChoice(bls.default, "boot loader spec", bls.config_files, bls.entries)
     link = bootscan.vmlinuz_link(root)
     if link is not None:
         return BootloaderChoice(link, "/vmlinuz link", (), ())
