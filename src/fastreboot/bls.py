@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import platform
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastreboot import sysroot
+from fastreboot.bootfiles import bls_entries_dirs
 from fastreboot.model import BootEntry, Source
 
-# Mount points that may hold loader/entries: $BOOT first, then the ESP.
-PARTITIONS = ("/boot", "/efi", "/boot/efi")
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any
+
 # systemd-boot reads loader.conf from the ESP only.
 _ESP_MOUNTS = ("/efi", "/boot/efi", "/boot")
 # Boot counting suffix of an entry file name: "+LEFT" or "+LEFT-DONE".
@@ -57,6 +59,8 @@ class BlsEntryFile:
 
 @dataclass(frozen=True)
 class BlsSelection:
+    """The entry systemd-boot would boot, its menu, and the files read."""
+
     default: BootEntry | None  # source=Source.BLS
     entries: tuple[BootEntry, ...]  # in the spec's menu order
     config_files: tuple[str, ...]
@@ -134,7 +138,7 @@ def bls_selection(root: Path, *, saved_entry: str | None = None) -> BlsSelection
     loader.conf values starting with "@" (@saved) and the EFI variables that override
     loader.conf (LoaderEntryDefault, LoaderEntryOneShot) are not supported.
     """
-    dirs = _entries_dirs(root)
+    dirs = bls_entries_dirs(root)
     if not dirs:
         return None
     files = [f for d in dirs for f in read_entry_files(root, d)]
@@ -178,18 +182,6 @@ def _grub_fields(text: str) -> tuple[tuple[str, str], ...]:
             break
         fields.append((line[:cut], line[cut + 1 :].lstrip(" \t")))
     return tuple(fields)
-
-
-def _entries_dirs(root: Path) -> list[str]:
-    seen: set[Path] = set()
-    dirs = []
-    for partition in PARTITIONS:
-        path = f"{partition}/loader/entries"
-        directory = sysroot.host_path(root, sysroot.resolve(root, path))
-        if directory.is_dir() and directory.resolve() not in seen:
-            seen.add(directory.resolve())
-            dirs.append(path)
-    return dirs
 
 
 def _loader_conf(root: Path) -> tuple[str, str | None] | None:
@@ -266,7 +258,10 @@ def _is_bad(entry: BlsEntryFile) -> bool:
 def _arch_matches(architecture: str | None) -> bool:
     if not architecture:
         return True
-    local = _EFI_ARCH.get(platform.machine().lower(), platform.machine().lower())
+    # os.uname(), not platform.machine(): the same value without importing platform
+    # (which compiles a dozen regexes).
+    machine = os.uname().machine.lower()
+    local = _EFI_ARCH.get(machine, machine)
     return architecture.strip().lower() == local
 
 

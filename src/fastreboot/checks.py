@@ -24,6 +24,8 @@ class Level(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Check:
+    """One preflight check's result; level ERROR blocks load and reboot."""
+
     name: str
     level: Level
     message: str

@@ -6,17 +6,19 @@ Data goes to stdout, diagnostics to stderr. Only this module maps errors to exit
 from __future__ import annotations
 
 import argparse
-import json
-import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
-from fastreboot import __version__
+from fastreboot import __version__, log
 from fastreboot.errors import Cancelled, FastrebootError
 
-EffectsFactory = Callable[[Path], Any]
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    EffectsFactory = Callable[[Path], Any]
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -61,54 +63,108 @@ def _selection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Every command: its help text, and whether it takes the kernel selection options.
+_COMMANDS: dict[str, tuple[str, bool]] = {
+    "plan": ("show what a fast reboot would do, changing nothing", True),
+    "kernels": ("list every boot candidate", False),
+    "check": ("run the preflight checks; exit 0 when nothing blocks", True),
+    "load": ("load the planned kernel without rebooting", True),
+    "reboot": ("fast reboot: load the kernel, then reboot through the init system", True),
+    "cold": ("a real firmware reboot, even when a kexec kernel is loaded", False),
+    "unload": ("unload the loaded kexec kernel", False),
+    "status": ("loaded kernels, lockdown, init system, what reboot would do now", False),
+    "setup": ("install the unit that completes downtime records in the next boot", False),
+    "enable": ("make a plain `reboot` a fast reboot (installs hooks)", False),
+    "disable": ("make a plain `reboot` go through the firmware again", False),
+    "record-boot": ("complete this boot's downtime record (run by fastreboot-record)", False),
+    "kdump": ("crash kernel from /etc/sysconfig/kdump", False),
+}
+
+
+def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
+    """The options only one command has."""
+    if name in ("load", "reboot"):
+        parser.add_argument("--reload", action="store_true", help=RELOAD_HELP)
+    if name == "load":
+        parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
+    elif name == "reboot":
+        parser.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
+        parser.add_argument(
+            "-f",
+            "--force",
+            action="store_true",
+            help="skip the init system: sync, then jump (like reboot -f)",
+        )
+    elif name == "kdump":
+        parser.add_argument("action", choices=["load", "unload", "status"])
+
+
+def _terminal_columns() -> int:
+    """What shutil.get_terminal_size().columns says: $COLUMNS, the terminal's width, or 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    try:
+        return (os.get_terminal_size(stdout.fileno()).columns if stdout else 0) or 80
+    except (ValueError, OSError):
+        return 80
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    # argparse makes a formatter in every add_argument() (to check the action); given no
+    # width, it imports shutil (and bz2, lzma...) for the terminal's, which costs more
+    # start-up time than all the parsing.
+    return argparse.HelpFormatter(prog, width=_terminal_columns() - 2)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the sub-parser of ``command`` only, or of every command when None."""
     parser = argparse.ArgumentParser(
         prog="fastreboot",
         description="Reboot through kexec: services stop cleanly, the firmware phase is skipped.",
+        formatter_class=_formatter,
     )
     parser.add_argument("--version", action="version", version=f"fastreboot {__version__}")
     _global_options(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def command(name: str, help_text: str, *, select: bool = False) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+    for name, (help_text, select) in _COMMANDS.items():
+        if command is not None and name != command:
+            continue
+        sub = commands.add_parser(
+            name, help=help_text, description=help_text, formatter_class=_formatter
+        )
         _global_options(sub, top=False)
         if select:
             _selection_options(sub)
-        return sub
-
-    command("plan", "show what a fast reboot would do, changing nothing", select=True)
-    command("kernels", "list every boot candidate")
-    command("check", "run the preflight checks; exit 0 when nothing blocks", select=True)
-    load = command("load", "load the planned kernel without rebooting", select=True)
-    load.add_argument("--reload", action="store_true", help=RELOAD_HELP)
-    load.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
-    load.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
-    reboot = command(
-        "reboot", "fast reboot: load the kernel, then reboot through the init system", select=True
-    )
-    reboot.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
-    reboot.add_argument("--reload", action="store_true", help=RELOAD_HELP)
-    reboot.add_argument(
-        "-f",
-        "--force",
-        action="store_true",
-        help="skip the init system: sync, then jump (like reboot -f)",
-    )
-    command("cold", "a real firmware reboot, even when a kexec kernel is loaded")
-    command("unload", "unload the loaded kexec kernel")
-    command("status", "loaded kernels, lockdown, init system, what reboot would do now")
-    command("setup", "install the unit that completes downtime records in the next boot")
-    command("enable", "make a plain `reboot` a fast reboot (installs hooks)")
-    command("disable", "make a plain `reboot` go through the firmware again")
-    command("record-boot", "complete this boot's downtime record (run by fastreboot-record)")
-    kdump = command("kdump", "crash kernel from /etc/sysconfig/kdump")
-    kdump.add_argument("action", choices=["load", "unload", "status"])
+        _command_options(name, sub)
     return parser
 
 
+_TOP_FLAGS = frozenset({"--json", "--debug", "-y", "--yes"})
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The command argparse will find in ``argv``, when that is certain: the first word after
+    global options spelled out in full. None for anything else (no command, an unknown one,
+    -h, --version, abbreviated options): then every sub-parser is needed."""
+    words = iter(argv)
+    for word in words:
+        if word == "--root":
+            next(words, None)  # its value, whatever it looks like
+        elif not (word.startswith("--root=") or word in _TOP_FLAGS):
+            return word if word in _COMMANDS else None
+    return None
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    # argparse's add_argument() is slow (it formats every action to check it): build only
+    # the sub-parser of the command given, unless help or an error must list them all.
+    args = build_parser(_command_name(argv)).parse_args(argv)
     args.root = args.root or Path("/")
     return args
 
@@ -132,19 +188,16 @@ def main(
         args = parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    log.enabled = bool(args.debug)
     try:
         from fastreboot import commands
 
         return commands.dispatch(args, effects_factory=effects_factory, stdin=stdin or sys.stdin)
     except FastrebootError as error:
         if args.debug:
-            logging.exception("fastreboot failed")
+            import traceback  # only here: it pulls in linecache, tokenize and textwrap
+
+            traceback.print_exc()
         hint = f" (hint: {error.hint})" if error.hint else ""
         print(f"fastreboot: {error.message}{hint}", file=sys.stderr)
         return error.exit_code
@@ -154,5 +207,7 @@ def main(
 
 
 def print_json(data: object) -> None:
+    import json  # only for --json output
+
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")

@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TextIO
 
 from fastreboot.checks import Check, Level
-from fastreboot.cli import COLD_PROMPT, FAST_PROMPT, EffectsFactory, _confirm, print_json
+from fastreboot.cli import COLD_PROMPT, FAST_PROMPT, _confirm, print_json
 from fastreboot.config import LoadMethod, RebootMethod, Target
 from fastreboot.plan import Options, Plan, make_plan
 
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
+    from typing import TextIO
+
+    from fastreboot.cli import EffectsFactory
     from fastreboot.effects import Effects
     from fastreboot.kdump import KdumpPlan
 

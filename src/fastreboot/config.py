@@ -11,19 +11,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from fastreboot import sysroot
 from fastreboot.errors import ConfigError
-from fastreboot.shellvars import ShellVar, insecure_permissions, parse_shell_vars
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from fastreboot.shellvars import ShellVar
 
 DEBIAN_KEXEC = "/etc/default/kexec"
 DEBIAN_KEXEC_D = "/etc/default/kexec.d"
-KDUMP_SYSCONFIG = "/etc/sysconfig/kdump"
 OWN_CONFIG = "/etc/fastreboot.toml"
 
 # run-parts(8) without --lsbsysinit lists only names made of these characters.
-_RUN_PARTS_NAME = re.compile(r"[A-Za-z0-9_-]+\Z")
+_RUN_PARTS_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _on_target(root: Path, target: str) -> Path:
@@ -31,7 +34,7 @@ def _on_target(root: Path, target: str) -> Path:
     return sysroot.host_path(root, sysroot.resolve(root, target))
 
 
-def _read_text(root: Path, target: str) -> str | None:
+def read_config_text(root: Path, target: str) -> str | None:
     """The file's text, or None when it does not exist."""
     try:
         data = _on_target(root, target).read_bytes()
@@ -46,7 +49,10 @@ def _read_text(root: Path, target: str) -> str | None:
         raise ConfigError(f"{target}:{line}: not valid UTF-8") from exc
 
 
-def _permission_warnings(root: Path, targets: list[str]) -> tuple[str, ...]:
+def permission_warnings(root: Path, targets: list[str]) -> tuple[str, ...]:
+    """Warnings for the target files that someone other than root could change."""
+    from fastreboot.shellvars import insecure_permissions  # see read_debian_kexec()
+
     found = (insecure_permissions(_on_target(root, t), shown_as=t) for t in targets)
     return tuple(w for w in found if w)
 
@@ -90,7 +96,7 @@ def _debian_snippets(root: Path) -> tuple[list[str], list[str]]:
             warnings.append(f"{target} is a dangling symlink: run-parts skips it")
         elif not found.is_file():
             continue
-        elif not _RUN_PARTS_NAME.match(entry.name):
+        elif not _RUN_PARTS_CHARS.issuperset(entry.name):
             warnings.append(f"{target} is ignored: run-parts only lists names of A-Z a-z 0-9 _ -")
         else:
             snippets.append(target)
@@ -120,9 +126,12 @@ def read_debian_kexec(root: Path) -> DebianKexecConfig | None:
     files: list[str] = []
     variables: dict[str, ShellVar] = {}
     for target in [DEBIAN_KEXEC, *snippets]:
-        text = _read_text(root, target)
+        text = read_config_text(root, target)
         if text is None:
             continue
+        # Imported only with a file to parse: a plan without one need not create its dataclasses.
+        from fastreboot.shellvars import parse_shell_vars
+
         files.append(target)
         variables.update(parse_shell_vars(text, target))
     if not files:
@@ -143,49 +152,7 @@ def read_debian_kexec(root: Path) -> DebianKexecConfig | None:
         append=values.get("APPEND"),
         use_grub_config=bool(_debian_bool(variables, "USE_GRUB_CONFIG")),
         files=tuple(files),
-        warnings=(*warnings, *_permission_warnings(root, checked)),
-    )
-
-
-@dataclass(frozen=True)
-class KdumpConfig:
-    """Red Hat's /etc/sysconfig/kdump (kexec-tools / kdump-utils).
-
-    ``kernel_version`` None means the running kernel; ``commandline`` None means
-    /proc/cmdline. Lists are split on blanks, as kdumpctl expands them unquoted.
-    """
-
-    kernel_version: str | None
-    commandline: str | None
-    commandline_append: str
-    commandline_remove: tuple[str, ...]
-    kexec_args: tuple[str, ...]
-    bootdir: str
-    img: str
-    img_ext: str
-    mkdumprd_args: str
-    files: tuple[str, ...]
-    warnings: tuple[str, ...] = ()
-
-
-def read_kdump_config(root: Path) -> KdumpConfig | None:
-    """/etc/sysconfig/kdump, or None when it does not exist."""
-    text = _read_text(root, KDUMP_SYSCONFIG)
-    if text is None:
-        return None
-    values = {k: v.value for k, v in parse_shell_vars(text, KDUMP_SYSCONFIG).items()}
-    return KdumpConfig(
-        kernel_version=values.get("KDUMP_KERNELVER") or None,
-        commandline=values.get("KDUMP_COMMANDLINE") or None,
-        commandline_append=values.get("KDUMP_COMMANDLINE_APPEND", ""),
-        commandline_remove=tuple(values.get("KDUMP_COMMANDLINE_REMOVE", "").split()),
-        kexec_args=tuple(values.get("KEXEC_ARGS", "").split()),
-        bootdir=values.get("KDUMP_BOOTDIR") or "/boot",
-        img=values.get("KDUMP_IMG") or "vmlinuz",
-        img_ext=values.get("KDUMP_IMG_EXT", ""),
-        mkdumprd_args=values.get("MKDUMPRD_ARGS", ""),
-        files=(KDUMP_SYSCONFIG,),
-        warnings=_permission_warnings(root, [KDUMP_SYSCONFIG]),
+        warnings=(*warnings, *permission_warnings(root, checked)),
     )
 
 
@@ -228,7 +195,8 @@ class OwnConfig:
     warnings: tuple[str, ...] = ()
 
 
-_E = TypeVar("_E", Target, RebootMethod, LoadMethod)
+if TYPE_CHECKING:
+    _E = TypeVar("_E", Target, RebootMethod, LoadMethod)
 
 
 class _TomlFields:
@@ -287,7 +255,7 @@ _OWN_KEYS = ("target", "reboot_method", "load_method", "strip_cmdline", "append"
 
 def read_own_config(root: Path) -> OwnConfig:
     """/etc/fastreboot.toml; all defaults when the file does not exist."""
-    text = _read_text(root, OWN_CONFIG)
+    text = read_config_text(root, OWN_CONFIG)
     if text is None:
         return OwnConfig()
     import tomllib  # only when the file exists: tomllib (and datetime) cost start-up time
@@ -313,5 +281,5 @@ def read_own_config(root: Path) -> OwnConfig:
         append=fields.string("append"),
         auto_kexec=fields.boolean("auto_kexec"),
         files=(OWN_CONFIG,),
-        warnings=_permission_warnings(root, [OWN_CONFIG]),
+        warnings=permission_warnings(root, [OWN_CONFIG]),
     )

@@ -19,29 +19,28 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
-from fastreboot import bls, sysroot
+from fastreboot import sysroot
+from fastreboot.bootfiles import find_grub_cfg, os_release
 from fastreboot.errors import BootConfigError
 from fastreboot.model import BootEntry, Source
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from fastreboot.bls import BlsEntryFile
 
 
 @dataclass(frozen=True)
 class GrubSelection:
+    """What GRUB would boot and every kernel entry of its menu."""
+
     default: BootEntry | None  # what GRUB would boot (source=Source.GRUB), None if no entry
     entries: tuple[BootEntry, ...]  # every kernel entry in menu order, "Submenu>Entry" titles
     via: str  # how: "default=0", "saved_entry", "next_entry", "fallback-to-0", "blscfg:…"
     next_entry: str | None  # the one-shot value that was consumed, if any
     config_files: tuple[str, ...]  # target paths read (grub.cfg, grubenv, BLS entries)
-
-
-def find_grub_cfg(root: Path) -> Path | None:
-    """The grub.cfg GRUB reads first: on EFI the ESP's (often a stub that ``configfile``s
-    /boot/grub/grub.cfg; Fedora before 34 keeps the real one there), else /boot's."""
-    native = [root / "boot/grub/grub.cfg", root / "boot/grub2/grub.cfg"]
-    esp = _esp_configs(root)
-    candidates = esp + native if (root / "sys/firmware/efi").exists() else native + esp
-    return next((path for path in candidates if _host(root, path).is_file()), None)
 
 
 def read_grubenv(path: Path) -> dict[str, str]:
@@ -55,9 +54,9 @@ def read_grubenv(path: Path) -> dict[str, str]:
     return env
 
 
-def grub_selection(root: Path) -> GrubSelection | None:
-    """Run grub.cfg like GRUB at boot; None when there is no grub.cfg."""
-    cfg = find_grub_cfg(root)
+def grub_selection(root: Path, cfg: Path | None = None) -> GrubSelection | None:
+    """Run grub.cfg (``cfg`` if already found) like GRUB at boot; None when there is none."""
+    cfg = cfg or find_grub_cfg(root)
     if cfg is None:
         return None
     grub = _Grub(root)
@@ -110,12 +109,16 @@ def _line_end(data: str, pos: int) -> int:
 
 @dataclass(frozen=True)
 class _Part:
+    """A piece of a word: kind "lit", "quoted", "var" or "qvar" (see above), and its text."""
+
     kind: str
     text: str
 
 
 @dataclass(frozen=True)
 class _Token:
+    """A word (made of parts) or an operator, from the lexer."""
+
     kind: str  # "word", "newline", ";", "{", "}", "eof"
     line: int
     raw: str = ""  # source text of a word, to recognise keywords
@@ -246,6 +249,8 @@ def _merge(parts: list[_Part]) -> Iterator[_Part]:
 
 @dataclass(frozen=True)
 class _Cmd:
+    """A command: its words, and the { block } that follows menuentry or submenu."""
+
     words: tuple[_Token, ...]
     block: tuple[_Node, ...] | None
     line: int
@@ -253,12 +258,16 @@ class _Cmd:
 
 @dataclass(frozen=True)
 class _If:
+    """if/elif/else: the condition and body of each branch, then the else body."""
+
     branches: tuple[tuple[tuple[_Node, ...], tuple[_Node, ...]], ...]  # (condition, body)
     orelse: tuple[_Node, ...]
 
 
 @dataclass(frozen=True)
 class _Loop:
+    """A for loop over words, or a while/until loop on a condition."""
+
     kind: str  # "for", "while", "until"
     var: str
     words: tuple[_Token, ...]
@@ -268,6 +277,8 @@ class _Loop:
 
 @dataclass(frozen=True)
 class _Func:
+    """A function definition."""
+
     name: str
     body: tuple[_Node, ...]
 
@@ -439,6 +450,8 @@ class _Context:
 
 @dataclass(frozen=True)
 class _Loaded:
+    """The kernel and initrds that an entry's linux and initrd commands loaded."""
+
     kernel: str
     args: tuple[str, ...]
     initrds: tuple[str, ...] = ()
@@ -477,8 +490,8 @@ class _Grub:
         self.positional: list[str] = []
         self.loaded: _Loaded | None = None
         self.depth = 0
-        os_release = _os_release(root)
-        family = f"{os_release.get('ID', '')} {os_release.get('ID_LIKE', '')}".split()
+        release = os_release(root)
+        family = f"{release.get('ID', '')} {release.get('ID_LIKE', '')}".split()
         self.rhboot = "fedora" in family or "rhel" in family  # GRUB with Fedora's patches
 
     # --- running scripts
@@ -738,11 +751,13 @@ class _Grub:
 
     def _cmd_blscfg(self, args: list[str], node: _Cmd) -> int:
         """Fedora/RHEL's blscfg (rhboot grub2, blscfg.c): one entry per BLS file."""
+        from fastreboot.bls import read_entry_files  # only a blscfg needs the BLS parser
+
         self.rhboot = True  # only GRUB with Fedora's patches has this command
         directory = self._get("blsdir") or "/loader/entries"
-        files = bls.read_entry_files(self.root, self.target_path(directory), grub_rules=True)
+        files = read_entry_files(self.root, self.target_path(directory), grub_rules=True)
         if not files:
-            files = bls.read_entry_files(self.root, "/boot/loader/entries", grub_rules=True)
+            files = read_entry_files(self.root, "/boot/loader/entries", grub_rules=True)
         use_version = all(f.first("version") for f in files)
         for entry in sorted(files, key=lambda f: _RpmKey(f, use_version), reverse=True):
             self._note(entry.path)
@@ -978,7 +993,7 @@ def _expand_bls_options(options: str | None, variables: dict[str, str]) -> str:
 class _RpmKey:
     """blscfg's bls_cmp: rpm's vercmp on version (if every entry has one), then file name."""
 
-    def __init__(self, entry: bls.BlsEntryFile, use_version: bool) -> None:
+    def __init__(self, entry: BlsEntryFile, use_version: bool) -> None:
         self.keys = ((entry.first("version") or "") if use_version else "", entry.entry_id)
 
     def __lt__(self, other: _RpmKey) -> bool:
@@ -1103,24 +1118,6 @@ def _strtosl(value: str) -> int:
     if value.startswith("-"):
         return -(_strtoul(value[1:])[0] or 0)
     return _strtoul(value)[0] or 0
-
-
-def _esp_configs(root: Path) -> list[Path]:
-    """ESP grub.cfg files, the distribution's own EFI directory first, EFI/BOOT last."""
-    os_id = _os_release(root).get("ID", "").lower()
-    os_id = {"rhel": "redhat"}.get(os_id, os_id)
-    return sorted(
-        {*root.glob("boot/efi/EFI/*/grub.cfg"), *root.glob("efi/EFI/*/grub.cfg")},
-        key=lambda p: (p.parent.name.upper() == "BOOT", p.parent.name.lower() != os_id, str(p)),
-    )
-
-
-def _os_release(root: Path) -> dict[str, str]:
-    for name in ("/etc/os-release", "/usr/lib/os-release"):
-        text = sysroot.read_text(root, name)
-        if text is not None:
-            return dict(re.findall(r"^([A-Z_]+)=[\"']?(.*?)[\"']?$", text, re.M))
-    return {}
 
 
 def _host(root: Path, path: Path | str) -> Path:

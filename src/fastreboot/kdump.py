@@ -9,8 +9,9 @@ from typing import Any
 from fastreboot import bootscan, checks, sysroot
 from fastreboot.checks import Check, Level
 from fastreboot.cmdline import build_cmdline
-from fastreboot.config import KdumpConfig, LoadMethod, read_kdump_config
+from fastreboot.config import LoadMethod, permission_warnings, read_config_text
 from fastreboot.errors import ConfigError, SelectionError
+from fastreboot.shellvars import parse_shell_vars
 from fastreboot.sysinfo import read_system_info
 
 # What kdumpctl always removes from the crash kernel's command line: the reservation itself
@@ -19,6 +20,51 @@ ALWAYS_REMOVE = ("crashkernel",)
 _FILE_SYSCALL = ("-s", "--kexec-file-syscall")
 _LEGACY_SYSCALL = ("-c", "--kexec-syscall")
 _AUTO_SYSCALL = ("-a", "--kexec-syscall-auto")
+KDUMP_SYSCONFIG = "/etc/sysconfig/kdump"
+
+
+# Here rather than in config.py with the other readers: only kdump needs it, and every
+# plan imports config.py (creating a dataclass costs start-up time).
+@dataclass(frozen=True)
+class KdumpConfig:
+    """Red Hat's /etc/sysconfig/kdump (kexec-tools / kdump-utils).
+
+    ``kernel_version`` None means the running kernel; ``commandline`` None means
+    /proc/cmdline. Lists are split on blanks, as kdumpctl expands them unquoted.
+    """
+
+    kernel_version: str | None
+    commandline: str | None
+    commandline_append: str
+    commandline_remove: tuple[str, ...]
+    kexec_args: tuple[str, ...]
+    bootdir: str
+    img: str
+    img_ext: str
+    mkdumprd_args: str
+    files: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def read_kdump_config(root: Path) -> KdumpConfig | None:
+    """/etc/sysconfig/kdump, or None when it does not exist."""
+    text = read_config_text(root, KDUMP_SYSCONFIG)
+    if text is None:
+        return None
+    values = {k: v.value for k, v in parse_shell_vars(text, KDUMP_SYSCONFIG).items()}
+    return KdumpConfig(
+        kernel_version=values.get("KDUMP_KERNELVER") or None,
+        commandline=values.get("KDUMP_COMMANDLINE") or None,
+        commandline_append=values.get("KDUMP_COMMANDLINE_APPEND", ""),
+        commandline_remove=tuple(values.get("KDUMP_COMMANDLINE_REMOVE", "").split()),
+        kexec_args=tuple(values.get("KEXEC_ARGS", "").split()),
+        bootdir=values.get("KDUMP_BOOTDIR") or "/boot",
+        img=values.get("KDUMP_IMG") or "vmlinuz",
+        img_ext=values.get("KDUMP_IMG_EXT", ""),
+        mkdumprd_args=values.get("MKDUMPRD_ARGS", ""),
+        files=(KDUMP_SYSCONFIG,),
+        warnings=permission_warnings(root, [KDUMP_SYSCONFIG]),
+    )
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,21 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from fastreboot.errors import ImageError
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 # bzImage's kernel_version pointer is 16 bits (+0x200): its string lies in this head.
 _HEAD_SIZE = 0x10200 + 0x200
 _CHUNK = 1 << 20
 # Caps bytes read and decompressed when scanning for the banner (gzip bombs).
 _SCAN_LIMIT = 256 << 20
-# init/version.c's linux_banner: "Linux version <release> (<builder>) ...\n".
-_BANNER = re.compile(rb"Linux version (\d[^\x00\n]{0,400})")
+# init/version.c's linux_banner: "Linux version <release> (<builder>) ...\n". Compiled where
+# it is searched for (re caches it): a bzImage has its version in its header.
+_BANNER = rb"Linux version (\d[^\x00\n]{0,400})"
 _BANNER_OVERLAP = 512
 
 _COMPRESSED_MAGIC = {
@@ -136,13 +140,14 @@ def _gunzip(stream: BinaryIO) -> Iterator[bytes]:
 
 def _banner(chunks: Iterable[bytes]) -> str | None:
     """The version string after "Linux version " in an uncompressed image, or None."""
+    banner = re.compile(_BANNER)
     data = b""
     for chunk in chunks:
         data = data[-_BANNER_OVERLAP:] + chunk
-        found = _BANNER.search(data)
+        found = banner.search(data)
         if found and found.end() < len(data):  # else the string may go on in the next chunk
             return found.group(1).decode("ascii", "replace").strip()
-    found = _BANNER.search(data)
+    found = banner.search(data)
     return found.group(1).decode("ascii", "replace").strip() if found else None
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from fastreboot import bootscan, checks, sysroot
+from fastreboot.bootfiles import bls_entries_dirs, find_grub_cfg
 from fastreboot.checks import Check, Level
 from fastreboot.cmdline import build_cmdline
 from fastreboot.config import (
@@ -26,7 +26,10 @@ from fastreboot.errors import SelectionError
 from fastreboot.model import BootEntry, Source
 from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
 
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
+    from typing import Any
+
     from fastreboot.staged import Loaded
 
 PLAN_FORMAT_VERSION = 1
@@ -49,6 +52,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Plan:
+    """Everything a fast reboot would load and how, with the checks that judge it."""
+
     kernel: str
     kernel_version: str | None
     initrds: tuple[str, ...]
@@ -103,6 +108,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class BootloaderChoice:
+    """The entry a cold boot would start, how it was found, and the files read for it."""
+
     entry: BootEntry | None
     via: str
     config_files: tuple[str, ...]
@@ -113,25 +120,30 @@ class BootloaderChoice:
 
 def bootloader_choice(root: Path) -> BootloaderChoice:
     """What a cold boot would start: GRUB (incl. blscfg), else BLS, else /vmlinuz, else newest."""
-    # Imported here: the GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up
-    # in a TCG guest) and a plan from Debian's KERNEL_IMAGE never needs them.
-    from fastreboot.bls import bls_selection
-    from fastreboot.grub import grub_selection
+    # The GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up in a TCG
+    # guest): each is imported only when its files exist, BLS's only when GRUB chose nothing
+    # (a grub.cfg that runs blscfg imports it itself). Debian's KERNEL_IMAGE needs neither.
+    grub_cfg = find_grub_cfg(root)
+    if grub_cfg is not None:
+        from fastreboot.grub import grub_selection
 
-    grub = grub_selection(root)
-    if grub is not None and grub.default is not None:
-        grubenv = next((f for f in grub.config_files if f.endswith("grubenv")), None)
-        return BootloaderChoice(
-            grub.default,
-            f"grub ({grub.via})",
-            grub.config_files,
-            grub.entries,
-            grub.next_entry,
-            grubenv,
-        )
-    bls = bls_selection(root)
-    if bls is not None and bls.default is not None:
-        return BootloaderChoice(bls.default, "boot loader spec", bls.config_files, bls.entries)
+        grub = grub_selection(root, grub_cfg)
+        if grub is not None and grub.default is not None:
+            grubenv = next((f for f in grub.config_files if f.endswith("grubenv")), None)
+            return BootloaderChoice(
+                grub.default,
+                f"grub ({grub.via})",
+                grub.config_files,
+                grub.entries,
+                grub.next_entry,
+                grubenv,
+            )
+    if bls_entries_dirs(root):
+        from fastreboot.bls import bls_selection
+
+        bls = bls_selection(root)
+        if bls is not None and bls.default is not None:
+            return BootloaderChoice(bls.default, "boot loader spec", bls.config_files, bls.entries)
     link = bootscan.vmlinuz_link(root)
     if link is not None:
         return BootloaderChoice(link, "/vmlinuz link", (), ())

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from fastreboot import log
 from fastreboot.errors import FastrebootError
-
-log = logging.getLogger("fastreboot")
 
 
 class CommandError(FastrebootError):
@@ -28,7 +26,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` with LANG=C.UTF-8 (so messages can be matched), capturing its output."""
     full_env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", **(env or {})}
-    log.debug("+ %s", shlex.join(argv))
+    log.debug(f"+ {shlex.join(argv)}")
     try:
         result = subprocess.run(
             list(argv), env=full_env, capture_output=True, text=True, timeout=timeout, check=False

@@ -24,6 +24,8 @@ class InitSystem(enum.StrEnum):
 
 @dataclass(frozen=True)
 class SystemInfo:
+    """The running system as read under the root; None where it is not known."""
+
     running_release: str | None
     proc_cmdline: str | None
     kexec_supported: bool | None  # /sys/kernel/kexec_loaded exists

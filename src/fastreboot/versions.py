@@ -6,13 +6,17 @@ All comparisons return <0, 0 or >0 like C's strcmp (only the sign is meaningful)
 from __future__ import annotations
 
 import functools
-import re
-
-_DIGITS = re.compile(r"[0-9]*")
 
 
 def _is_digit(ch: str) -> bool:
     return ch != "" and ch in "0123456789"
+
+
+def _digits_end(s: str, i: int) -> int:
+    """Where the run of digits starting at s[i] ends (i itself when there is none)."""
+    while i < len(s) and _is_digit(s[i]):
+        i += 1
+    return i
 
 
 def _dpkg_order(ch: str) -> int:
@@ -42,13 +46,11 @@ def _dpkg_verrevcmp(a: str, b: str) -> int:
                 return diff
             i += 1
             j += 1
-        num_a = _DIGITS.match(a, i)
-        num_b = _DIGITS.match(b, j)
-        assert num_a is not None and num_b is not None
-        diff = _numeric_cmp(num_a.group(), num_b.group())
+        end_a, end_b = _digits_end(a, i), _digits_end(b, j)
+        diff = _numeric_cmp(a[i:end_a], b[j:end_b])
         if diff:
             return diff
-        i, j = num_a.end(), num_b.end()
+        i, j = end_a, end_b
     return 0
 
 

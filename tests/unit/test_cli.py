@@ -225,8 +225,103 @@ def test_config_with_shell_code_is_exit_3_naming_file_and_line(
     assert fake.calls == []
 
 
-def test_usage_error_is_exit_2() -> None:
+def test_debug_shows_the_traceback(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["plan", "--root", str(machine), "--kernel", "9.9"]) == 4
+    assert "Traceback" not in capsys.readouterr().err
+    assert run_cli(["--debug", "plan", "--root", str(machine), "--kernel", "9.9"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "SelectionError" in err
+    assert err.strip().splitlines()[-1].startswith("fastreboot: no kernel version 9.9")
+
+
+def test_debug_logs_the_commands_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastreboot import log
+    from fastreboot.run import run
+
+    monkeypatch.setattr(log, "enabled", False)
+    run(["true", "a b"])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(log, "enabled", True)
+    run(["true", "a b"])
+    assert capsys.readouterr().err == "+ true 'a b'\n"
+
+
+def test_usage_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["frobnicate"]) == 2
+    assert "invalid choice: 'frobnicate' (choose from 'plan', 'kernels'," in capsys.readouterr().err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"\n    {name}" in out for name in ("plan", "reboot", "record-boot", "kdump"))
+    assert run_cli(["--root", "/x", "reboot", "--help"]) == 0
+    assert "--dry-run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plan"],
+        ["--root", "/x", "--json", "plan", "--kernel", "6.1", "-y"],
+        ["--root=/x", "--debug", "reboot", "-f", "--dry-run", "--root", "/y"],
+        ["--yes", "kdump", "status"],
+        ["load", "--record", "--on-reboot", "--target", "newest"],
+        ["--root", "plan", "kernels"],  # "plan" is the root here
+    ],
+)
+def test_the_one_sub_parser_built_parses_like_all_of_them(argv: list[str]) -> None:
+    from fastreboot.cli import _command_name, build_parser
+
+    one = build_parser(_command_name(argv))
+    assert _command_name(argv) is not None
+    assert one.parse_args(argv) == build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize("columns", ["57", "0", "x", None])
+def test_help_is_as_wide_as_shutil_says(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None
+) -> None:
+    import shutil
+
+    from fastreboot.cli import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns
+
+
+def test_plan_imports_only_what_it_needs(machine: Path) -> None:
+    """Start-up time: modules for other commands, --json or --debug stay unimported."""
+    code = (
+        "import sys; from fastreboot.cli import main; main(['plan', '--root', sys.argv[1]]); "
+        "print(*sys.modules, file=sys.stderr)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    # -S: no site module, which may import some of these itself.
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(machine)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    unwanted = {"logging", "json", "typing", "shutil", "platform", "traceback"}
+    unwanted |= {f"fastreboot.{name}" for name in ("effects", "actions", "kdump", "shellvars")}
+    assert unwanted.isdisjoint(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    "argv", [[], ["-h", "plan"], ["--ro", "/x", "plan"], ["--", "plan"], ["plans"], ["--root"]]
+)
+def test_every_sub_parser_is_built_when_the_command_is_not_certain(argv: list[str]) -> None:
+    from fastreboot.cli import _command_name
+
+    assert _command_name(argv) is None
 
 
 def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:

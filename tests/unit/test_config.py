@@ -8,16 +8,15 @@ import pytest
 
 from fastreboot.config import (
     DebianKexecConfig,
-    KdumpConfig,
     LoadMethod,
     OwnConfig,
     RebootMethod,
     Target,
     read_debian_kexec,
-    read_kdump_config,
     read_own_config,
 )
 from fastreboot.errors import ConfigError
+from fastreboot.kdump import KdumpConfig, read_kdump_config
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "config"
 # Debian 12 kexec-tools 1:2.0.25-3+deb12u3 postinst text; see tests/fixtures/config/README.

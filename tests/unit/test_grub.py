@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from fastreboot.bootfiles import find_grub_cfg
 from fastreboot.errors import BootConfigError
-from fastreboot.grub import find_grub_cfg, grub_selection, read_grubenv
+from fastreboot.grub import grub_selection, read_grubenv
 from fastreboot.model import Source
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "grub"
