@@ -12,11 +12,15 @@ from collections.abc import Callable, Sequence
 from fastreboot import initsystem, staged, sysroot
 from fastreboot.checks import Check
 from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
-from fastreboot.effects import Effects
 from fastreboot.errors import KexecError, KexecUnsupported, PreflightError
 from fastreboot.plan import Plan
 from fastreboot.run import CommandError
 from fastreboot.sysinfo import read_system_info
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from fastreboot.effects import Effects
+
 
 
 def refuse_on_errors(errors: Sequence[Check]) -> None:

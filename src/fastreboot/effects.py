@@ -12,13 +12,43 @@ import errno
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from fastreboot.errors import FastrebootError, KexecError, KexecUnsupported, PermissionError_
 from fastreboot.run import run
 
+# The protocol exists for the type checker only: importing typing costs ~30 ms of start-up
+# in a TCG guest, and nothing checks it at run time. Users import it under TYPE_CHECKING.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from typing import Protocol
+
+    class Effects(Protocol):
+        """What fastreboot may do to a machine. Paths are target paths under ``root``."""
+
+        root: Path
+
+        def kexec_file_load(
+            self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
+        ) -> None: ...
+
+        def kexec_unload(self, *, crash: bool) -> None: ...
+
+        def which(self, command: str) -> str | None: ...
+
+        def run(
+            self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
+        ) -> subprocess.CompletedProcess[str]: ...
+
+        def sync(self) -> None: ...
+
+        def jump(self) -> None:
+            """reboot(LINUX_REBOOT_CMD_KEXEC): returns only on failure."""
+            ...
+
+        def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None: ...
+
+        def remove_file(self, path: str) -> None: ...
 
 # syscalls (ctypes) is imported by the methods that need it: a reboot with a kernel
 # already loaded, or one through kexec-tools, never does (ctypes costs ~25 ms to import in
@@ -27,34 +57,6 @@ if TYPE_CHECKING:
 
 FORBID_ENV = "FASTREBOOT_FORBID_HOST_EFFECTS"
 SBIN_DIRS = ("/usr/sbin", "/sbin")
-
-
-class Effects(Protocol):
-    """What fastreboot may do to a machine. Paths are target paths under ``root``."""
-
-    root: Path
-
-    def kexec_file_load(
-        self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
-    ) -> None: ...
-
-    def kexec_unload(self, *, crash: bool) -> None: ...
-
-    def which(self, command: str) -> str | None: ...
-
-    def run(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]: ...
-
-    def sync(self) -> None: ...
-
-    def jump(self) -> None:
-        """reboot(LINUX_REBOOT_CMD_KEXEC): returns only on failure."""
-        ...
-
-    def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None: ...
-
-    def remove_file(self, path: str) -> None: ...
 
 
 class HostEffects:

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from fastreboot import sysroot
 from fastreboot.config import RebootMethod
-from fastreboot.effects import Effects
 from fastreboot.errors import RebootError
 from fastreboot.run import CommandError
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from fastreboot.effects import Effects
+
 
 # Debian's own one-shot "next reboot is cold" marker: /etc/init.d/kexec-load skips loading
 # (and removes it) when it exists; /sbin/coldreboot uses it. fastreboot's auto-kexec hook

@@ -7,8 +7,12 @@ import sys
 from pathlib import Path
 
 from fastreboot import units
-from fastreboot.effects import Effects
 from fastreboot.sysinfo import InitSystem, read_system_info
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from fastreboot.effects import Effects
+
 
 
 def _binary() -> str:

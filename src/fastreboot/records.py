@@ -12,11 +12,16 @@ import struct
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from fastreboot import sysroot
-from fastreboot.effects import Effects
 from fastreboot.plan import Plan
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from fastreboot.effects import Effects
+
 
 RECORD_DIR = "/var/lib/fastreboot/records"
 KEEP_RECORDS = 50

@@ -17,9 +17,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastreboot import sysroot
+
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "/run/fastreboot/loaded.json"
 

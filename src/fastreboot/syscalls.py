@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 
 from fastreboot.errors import KexecError, RebootError
 
@@ -30,7 +29,7 @@ def _libc() -> ctypes.CDLL:
 
 
 def _number(table: dict[str, int], name: str) -> int:
-    machine = platform.machine()
+    machine = os.uname().machine  # what platform.machine() returns, without importing it
     if machine not in table:
         raise KexecError(
             f"{name} is not supported on {machine} by fastreboot", hint="use kexec-tools"
