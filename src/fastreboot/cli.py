@@ -82,7 +82,7 @@ _COMMANDS: dict[str, tuple[str, bool]] = {
 
 
 def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
-    """The options only one command has."""
+    """Options of single commands, beyond the global and the selection ones."""
     if name in ("load", "reboot"):
         parser.add_argument("--reload", action="store_true", help=RELOAD_HELP)
     if name == "load":
