@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from fastreboot import initsystem, staged, sysroot
+from fastreboot import initsystem, log, staged, sysroot
 from fastreboot.checks import Check
 from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
 from fastreboot.errors import KexecError, KexecUnsupported, PreflightError
@@ -112,6 +112,7 @@ def load_kernel(
     except KexecError as error:
         if not (file_fallback and method is LoadMethod.LEGACY and not extra_args):
             raise
+        log.debug(f"{error.message}; trying kexec_file_load")
         try:
             effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
         except KexecError as second:

@@ -78,9 +78,12 @@ def test_an_explicit_method_is_kept_and_never_swapped(machine: Path) -> None:
     assert "kexec_file_load" not in fake.names()
 
 
-def test_refused_kexec_load_falls_back_to_the_file_call(machine: Path) -> None:
+def test_refused_kexec_load_falls_back_to_the_file_call(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
-    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert run_cli(["load", "--yes", "--debug", "--root", str(machine)], fake) == 0
+    assert "; trying kexec_file_load" in capsys.readouterr().err
     assert fake.names()[:2] == [kexec_tools_loads(fake)[0], "kexec_file_load"]
     assert json.loads((machine / STATE).read_text())["method"] == "kexec_file_load"
 
