@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from fastreboot import sysroot
+from fastreboot import sysinfo, sysroot
 from fastreboot.plan import Plan
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
@@ -55,13 +55,9 @@ class Record:
         return asdict(self)
 
 
-def _boot_id(root: Path) -> str | None:
-    return sysroot.read_first_line(root, "/proc/sys/kernel/random/boot_id")
-
-
 def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> Record:
     now = time.time() if now is None else now
-    boot_id = _boot_id(effects.root)
+    boot_id = sysinfo.boot_id(effects.root)
     # An earlier record whose boot unit did not get to run (the next reboot came first):
     # this boot is the one it led to, so complete it now rather than leave it pending.
     earlier = pending_record(effects.root)
@@ -147,7 +143,7 @@ def read_boot_facts(
 ) -> BootFacts:
     uptime = sysroot.read_first_line(root, "/proc/uptime")
     return BootFacts(
-        boot_id=_boot_id(root),
+        boot_id=sysinfo.boot_id(root),
         release=sysroot.read_first_line(root, "/proc/sys/kernel/osrelease"),
         cmdline=sysroot.read_first_line(root, "/proc/cmdline"),
         via_kexec=booted_via_kexec(root),

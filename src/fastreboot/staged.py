@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastreboot import sysroot
+from fastreboot import sysinfo, sysroot
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
@@ -61,10 +61,6 @@ def _identity(root: Path, path: str) -> tuple[int, ...] | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _boot_id(root: Path) -> str | None:
-    return sysroot.read_first_line(root, "/proc/sys/kernel/random/boot_id")
-
-
 def describe_load(
     root: Path, kernel: str, initrds: tuple[str, ...], cmdline: str, method: str
 ) -> Loaded:
@@ -74,7 +70,7 @@ def describe_load(
         initrds=initrds,
         cmdline=cmdline,
         method=method,
-        boot_id=_boot_id(root),
+        boot_id=sysinfo.boot_id(root),
         loaded_at=time.time(),
         identities=tuple(_identity(root, path) for path in (kernel, *initrds)),
     )
@@ -120,7 +116,7 @@ def reusable(
     if not kexec_loaded:
         return None
     loaded = read(root)
-    if loaded is None or loaded.boot_id is None or loaded.boot_id != _boot_id(root):
+    if loaded is None or loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
         return None
     if (loaded.kernel, loaded.initrds, loaded.cmdline) != (kernel, initrds, cmdline):
         return None

@@ -77,6 +77,11 @@ def _ima_kexec_rule(root: Path) -> bool | None:
     return None
 
 
+def boot_id(root: Path) -> str | None:
+    """This boot's random id: it changes on every boot, a kexec included."""
+    return sysroot.read_first_line(root, "/proc/sys/kernel/random/boot_id")
+
+
 def systemd_version(root: Path) -> int | None:
     """systemd's version from its shared library's file name (libsystemd-shared-252.so)."""
     for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd"):
