@@ -242,14 +242,20 @@ def _choose(
 KEXEC_TOOLS = ("/usr/sbin/kexec", "/sbin/kexec", "/usr/bin/kexec", "/usr/local/sbin/kexec")
 
 
+def _asked_load_method(options: Options, own: OwnConfig) -> LoadMethod | None:
+    """The method the command line or the toml insists on; None for auto."""
+    asked = options.load_method or own.load_method
+    return None if asked is LoadMethod.AUTO else asked
+
+
 def _load_method(
     root: Path, options: Options, own: OwnConfig, info: SystemInfo, initrds: tuple[str, ...]
 ) -> tuple[LoadMethod, str, bool]:
     """The system call to load with, why (shown in the plan), and whether kexec_file_load may
     take over when the kernel refuses kexec_load."""
-    wanted = options.load_method or own.load_method or LoadMethod.AUTO
-    if wanted is not LoadMethod.AUTO:
-        return wanted, "asked for", False
+    asked = _asked_load_method(options, own)
+    if asked is not None:
+        return asked, "asked for", False
     if info.machine and info.machine not in ("x86_64", "aarch64"):
         return LoadMethod.LEGACY, f"kexec_file_load is not used on {info.machine}", False
     # Both calls make purgatory check a sha256 of every segment before the new kernel runs.
@@ -301,21 +307,16 @@ def make_plan(root: Path, options: Options) -> Plan:
     append = " ".join(a for a in (own.append, options.append) if a)
     cmdline = build_cmdline(base, strip=own.strip_cmdline, append=append)
 
-    load_method, load_why, load_fallback = _load_method(root, options, own, info, tuple(initrds))
+    load_method, load_why, load_fallback = _load_method(root, options, own, info, initrds)
     reboot_method = _reboot_method(options, own, info)
 
     already_loaded = None
     if info.kexec_loaded and not options.reload:
         from fastreboot import staged  # only when a kernel is loaded
 
-        asked = options.load_method or own.load_method
+        asked = _asked_load_method(options, own)
         already_loaded = staged.reusable(
-            root,
-            entry.kernel,
-            tuple(initrds),
-            cmdline,
-            kexec_loaded=info.kexec_loaded,
-            method=str(asked) if asked and asked is not LoadMethod.AUTO else None,
+            root, entry.kernel, initrds, cmdline, method=str(asked) if asked else None
         )
 
     kernel_check, image_version = checks.check_kernel(root, entry.kernel)

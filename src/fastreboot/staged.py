@@ -109,12 +109,10 @@ def reusable(
     initrds: tuple[str, ...],
     cmdline: str,
     *,
-    kexec_loaded: bool | None,
     method: str | None = None,
 ) -> Loaded | None:
-    """The loaded kernel when it is exactly this one, loaded by fastreboot in this boot."""
-    if not kexec_loaded:
-        return None
+    """The loaded kernel when it is exactly this one, loaded by fastreboot in this boot.
+    Only for a system with a kernel loaded (/sys/kernel/kexec_loaded is 1)."""
     loaded = read(root)
     if loaded is None or loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
         return None
