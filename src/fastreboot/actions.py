@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from fastreboot.effects import Effects
 
 
-
 def refuse_on_errors(errors: Sequence[Check]) -> None:
     if errors:
         first = errors[0]

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from fastreboot.effects import Effects
 
 
-
 def _binary() -> str:
     return shutil.which("fastreboot") or "/usr/bin/fastreboot"
 
