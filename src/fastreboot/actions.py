@@ -8,6 +8,7 @@ jump unloads again, so a later plain ``reboot`` is not silently turned into a ke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from fastreboot import initsystem, log, staged, sysroot
 from fastreboot.checks import Check
@@ -127,10 +128,16 @@ def _verify_loaded(effects: Effects, *, crash: bool) -> None:
         raise KexecError(f"the load reported success but {flag} is not 1")
 
 
-def load(plan: Plan, effects: Effects) -> LoadMethod:
-    """Load the plan's kernel, unless fastreboot already loaded exactly it in this boot."""
+def load(plan: Plan, effects: Effects, *, origin: str = staged.COMMAND) -> LoadMethod:
+    """Load the plan's kernel, unless fastreboot already loaded exactly it in this boot.
+    *origin*: staged.COMMAND when asked for, staged.PRELOAD when automatic."""
     refuse_on_errors(plan.errors)
     if plan.already_loaded is not None:
+        if plan.already_loaded.origin != origin:
+            # The same kernel, now asked for: no automatic refresh may replace it.
+            effects.write_file(
+                staged.STATE_FILE, staged.to_text(replace(plan.already_loaded, origin=origin))
+            )
         return LoadMethod(plan.already_loaded.method)
     # A failed load leaves the previous kernel (or none): the state file stays true.
     used = load_kernel(
@@ -142,7 +149,9 @@ def load(plan: Plan, effects: Effects) -> LoadMethod:
         file_fallback=plan.load_fallback,
     )
     _verify_loaded(effects, crash=False)
-    loaded = staged.describe_load(effects.root, plan.kernel, plan.initrds, plan.cmdline, used)
+    loaded = staged.describe_load(
+        effects.root, plan.kernel, plan.initrds, plan.cmdline, used, origin=origin
+    )
     effects.write_file(staged.STATE_FILE, staged.to_text(loaded))
     return used
 
@@ -156,7 +165,8 @@ def unload(effects: Effects, *, crash: bool = False) -> None:
 def fast_reboot(
     plan: Plan, effects: Effects, *, before_jump: Callable[[], object] | None = None
 ) -> None:
-    """Load, then hand over to the init system. Unloads again if anything fails before the jump."""
+    """Load, then hand over to the init system. If anything fails before the jump, unloads
+    what this call loaded (a kernel that was already loaded stays)."""
     load(plan, effects)
     try:
         if plan.consumed_next_entry and plan.grubenv:
@@ -168,7 +178,8 @@ def fast_reboot(
             before_jump()
         initsystem.request_kexec_reboot(effects, plan.reboot_method)
     except BaseException:
-        unload(effects)
+        if plan.already_loaded is None:
+            unload(effects)
         raise
 
 

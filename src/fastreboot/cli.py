@@ -88,6 +88,7 @@ def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
     if name == "load":
         parser.add_argument("--record", action="store_true", help=argparse.SUPPRESS)
         parser.add_argument("--on-reboot", action="store_true", help=argparse.SUPPRESS)
+        parser.add_argument("--preload", action="store_true", help=argparse.SUPPRESS)
     elif name == "reboot":
         parser.add_argument("--dry-run", action="store_true", help="stop after showing the plan")
         parser.add_argument(
@@ -95,6 +96,13 @@ def _command_options(name: str, parser: argparse.ArgumentParser) -> None:
             "--force",
             action="store_true",
             help="skip the init system: sync, then jump (like reboot -f)",
+        )
+    elif name == "enable":
+        parser.add_argument(
+            "--preload",
+            action="store_true",
+            help="also keep the planned kernel loaded from boot on (systemd): a reboot then"
+            " need not load it; holds the kernel and initrd in memory",
         )
     elif name == "kdump":
         parser.add_argument("action", choices=["load", "unload", "status"])

@@ -13,6 +13,7 @@ from fastreboot.plan import Options, Plan, make_plan
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import TextIO
 
     from fastreboot.cli import EffectsFactory
@@ -120,21 +121,42 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preload_skipped(root: Path) -> str | None:
+    """Why fastreboot-preload.service must leave things as they are, or None."""
+    from fastreboot import staged
+    from fastreboot.initsystem import cold_requested
+    from fastreboot.sysroot import read_first_line
+
+    if cold_requested(root):
+        return "a firmware reboot was asked for (fastreboot cold, or /no-kexec-reboot)"
+    if read_first_line(root, "/sys/kernel/kexec_loaded") == "1" and not staged.preloaded(root):
+        return "a kernel somebody asked for is loaded; it stays"
+    return None
+
+
 def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
-    from fastreboot import actions
+    from fastreboot import actions, staged
     from fastreboot.initsystem import reboot_in_progress
 
-    if getattr(args, "on_reboot", False):
+    on_reboot = bool(getattr(args, "on_reboot", False))
+    preload = bool(getattr(args, "preload", False))
+    if on_reboot:
         # From fastreboot-auto-load.service's ExecStop: act only on a reboot that is not
         # already a kexec or a cold reboot, and keep a kernel someone already loaded.
-        effects = _effects(args, factory)
-        if not reboot_in_progress(effects):
+        if not reboot_in_progress(_effects(args, factory)):
+            return 0
+    elif preload:
+        skipped = _preload_skipped(args.root)
+        if skipped:
+            print(f"not preloading: {skipped}", file=sys.stderr)
             return 0
 
     plan = make_plan(args.root, _options(args))
     actions.refuse_on_errors(plan.errors)
     effects = _effects(args, factory)
-    used = actions.load(plan, effects)
+    used = actions.load(
+        plan, effects, origin=staged.PRELOAD if on_reboot or preload else staged.COMMAND
+    )
     if getattr(args, "record", False):
         from fastreboot import records
 
@@ -262,8 +284,11 @@ def cmd_install(args: argparse.Namespace, factory: EffectsFactory | None, stdin:
     from fastreboot import install
 
     effects = _effects(args, factory)
-    step = {"setup": install.setup, "enable": install.enable, "disable": install.disable}
-    for path in step[args.command](effects):
+    if args.command == "enable":
+        done = install.enable(effects, preload=bool(args.preload))
+    else:
+        done = {"setup": install.setup, "disable": install.disable}[args.command](effects)
+    for path in done:
         print(f"{args.command}: {path}", file=sys.stderr)
     return 0
 

@@ -14,6 +14,12 @@ class FastrebootError(Exception):
         self.hint = hint
 
 
+class UsageError(FastrebootError):
+    """Options that cannot work on this system (argparse reports the other usage errors)."""
+
+    exit_code = 2
+
+
 class ConfigError(FastrebootError):
     """A configuration file is invalid, unsafe (shell code) or unreadable."""
 

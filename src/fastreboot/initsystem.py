@@ -5,13 +5,15 @@ Every request goes through ``Effects``; nothing here touches the machine directl
 
 from __future__ import annotations
 
-from fastreboot import sysroot
+from fastreboot import staged, sysroot
 from fastreboot.config import RebootMethod
 from fastreboot.errors import RebootError
 from fastreboot.run import CommandError
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fastreboot.effects import Effects
 
 
@@ -55,16 +57,28 @@ def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
         raise RebootError(f"the init system refused the reboot: {error.message}") from error
 
 
-def reboot_in_progress(effects: Effects) -> bool:
-    """True when a plain reboot is under way and fastreboot should load for it.
+def cold_requested(root: Path) -> bool:
+    """`fastreboot cold` (this boot) or Debian's /no-kexec-reboot asked for a firmware reboot."""
+    return any((root / marker.lstrip("/")).exists() for marker in (COLD_MARKER, NO_KEXEC_FILE))
 
-    Not for a kexec or a poweroff, not after `fastreboot cold`, and not when a kernel is
-    loaded already (whoever loaded it chose it; Debian's kexec-load does the same).
+
+def reboot_in_progress(effects: Effects) -> bool:
+    """True when a reboot is under way and fastreboot should load (or refresh) for it.
+
+    Not for a poweroff, not after `fastreboot cold`, and not when a kernel somebody chose is
+    loaded (whoever loaded it chose it; Debian's kexec-load does the same). fastreboot's own
+    automatic preload is planned again, for a reboot and for a kexec alike: it may be stale
+    (a kernel installed since), and systemd >= 254 turns a plain `reboot` into a kexec when
+    a kernel is loaded.
     """
     root = effects.root
-    if (root / COLD_MARKER.lstrip("/")).exists() or (root / NO_KEXEC_FILE.lstrip("/")).exists():
+    if cold_requested(root):
         return False
+    targets = {"reboot.target"}
     if sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") == "1":
-        return False
+        if staged.preloaded(root) is None:
+            return False
+        targets.add("kexec.target")
     jobs = effects.run(["systemctl", "list-jobs", "--no-legend", "--no-pager"], check=False)
-    return any(line.split()[1:2] == ["reboot.target"] for line in jobs.stdout.splitlines())
+    # `systemctl list-jobs` lines: JOB UNIT TYPE STATE
+    return any(line.split()[1:2] in ([t] for t in targets) for line in jobs.stdout.splitlines())

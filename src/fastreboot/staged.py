@@ -9,6 +9,11 @@ kernel still loaded, reuses it. That moves the load out of the downtime window:
 
 What this cannot see: another tool (``kexec -l``) loading a different kernel afterwards.
 ``fastreboot unload`` and ``cold`` forget the state, and ``--reload`` ignores it.
+
+``origin`` tells an automatic load (``PRELOAD``: fastreboot-preload.service, or the
+auto-load unit during a reboot) from one an administrator asked for (``COMMAND``: ``fastreboot
+load`` or ``reboot``). Only an automatic load may be replaced automatically: a kernel loaded
+on purpose stays what it is.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 STATE_FILE = "/run/fastreboot/loaded.json"
+COMMAND = "command"
+PRELOAD = "preload"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class Loaded:
     boot_id: str | None
     loaded_at: float  # wall clock, seconds since the epoch
     identities: tuple[tuple[int, ...] | None, ...]  # kernel, then each initrd
+    origin: str = COMMAND  # COMMAND or PRELOAD
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,11 +54,13 @@ class Loaded:
             "boot_id": self.boot_id,
             "loaded_at": self.loaded_at,
             "identities": [list(i) if i is not None else None for i in self.identities],
+            "origin": self.origin,
         }
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.loaded_at))
-        return f"loaded by fastreboot at {when} with {self.method}"
+        who = "fastreboot-preload" if self.origin == PRELOAD else "fastreboot"
+        return f"loaded by {who} at {when} with {self.method}"
 
 
 def _identity(root: Path, path: str) -> tuple[int, ...] | None:
@@ -62,7 +72,13 @@ def _identity(root: Path, path: str) -> tuple[int, ...] | None:
 
 
 def describe_load(
-    root: Path, kernel: str, initrds: tuple[str, ...], cmdline: str, method: str
+    root: Path,
+    kernel: str,
+    initrds: tuple[str, ...],
+    cmdline: str,
+    method: str,
+    *,
+    origin: str = COMMAND,
 ) -> Loaded:
     """What was just loaded, to be written to STATE_FILE."""
     return Loaded(
@@ -73,6 +89,7 @@ def describe_load(
         boot_id=sysinfo.boot_id(root),
         loaded_at=time.time(),
         identities=tuple(_identity(root, path) for path in (kernel, *initrds)),
+        origin=origin,
     )
 
 
@@ -98,6 +115,7 @@ def read(root: Path) -> Loaded | None:
             boot_id=data["boot_id"],
             loaded_at=float(data["loaded_at"]),
             identities=tuple(tuple(i) if i is not None else None for i in data["identities"]),
+            origin=PRELOAD if data.get("origin") == PRELOAD else COMMAND,
         )
     except (ValueError, KeyError, TypeError):
         return None  # unreadable state means "not known": load again
@@ -122,5 +140,18 @@ def reusable(
         return None
     current = tuple(_identity(root, path) for path in (kernel, *initrds))
     if None in current or current != loaded.identities:
+        return None
+    return loaded
+
+
+def preloaded(root: Path) -> Loaded | None:
+    """The loaded kernel when fastreboot loaded it automatically in this boot (it may be
+    stale: the caller plans again). None for a kernel someone asked for, or an unknown one."""
+    if sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") != "1":
+        return None
+    loaded = read(root)
+    if loaded is None or loaded.origin != PRELOAD:
+        return None
+    if loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
         return None
     return loaded

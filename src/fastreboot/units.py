@@ -4,6 +4,9 @@
 - fastreboot-auto-load.service (enable) loads the planned kernel when a reboot stops it,
   before file systems are unmounted; the system-shutdown hook then jumps instead of the
   firmware reboot at the very end (systemd < 254 never kexecs on `reboot` by itself).
+- fastreboot-preload.service (enable --preload) loads it after boot already, at idle
+  priority, and fastreboot-preload.path loads again when a kernel, the boot loader's
+  configuration or the kexec configuration changes; a reboot then only checks the plan.
 - on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
 Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
 """
@@ -12,7 +15,24 @@ from __future__ import annotations
 
 RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
 AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
+PRELOAD_UNIT = "/etc/systemd/system/fastreboot-preload.service"
+PRELOAD_PATH_UNIT = "/etc/systemd/system/fastreboot-preload.path"
 SHUTDOWN_HOOK = "/usr/lib/systemd/system-shutdown/fastreboot"
+
+# What the plan reads that can change while the system runs: the kernels and initrds in
+# /boot, GRUB's menu and environment (default, saved and next entry), Boot Loader Spec
+# entries, the kexec configuration. /proc/cmdline cannot change until the next boot.
+PRELOAD_WATCHED = (
+    "/boot",
+    "/boot/grub/grub.cfg",
+    "/boot/grub/grubenv",
+    "/boot/grub2/grub.cfg",
+    "/boot/grub2/grubenv",
+    "/boot/loader/entries",
+    "/etc/default/kexec",
+    "/etc/default/kexec.d",
+    "/etc/fastreboot",
+)
 SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
 
@@ -50,6 +70,40 @@ Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/true
 ExecStop={binary} load --yes --record --on-reboot
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def preload_unit(binary: str, code_dir: str) -> str:
+    # After multi-user.target, at idle priority: the boot is not made longer by the load.
+    # A failure shows in `systemctl --failed`; a reboot then loads as without --preload.
+    return f"""[Unit]
+Description=Keep the planned kernel loaded, so that a reboot need not load it
+After=multi-user.target fastreboot-auto-load.service
+RequiresMountsFor=/boot {code_dir}
+ConditionPathExists=!/run/fastreboot/cold
+ConditionPathExists=!/no-kexec-reboot
+
+[Service]
+Type=oneshot
+ExecStart={binary} load --yes --preload
+Nice=19
+IOSchedulingClass=idle
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def preload_path_unit() -> str:
+    watched = "".join(f"PathChanged={path}\n" for path in PRELOAD_WATCHED)
+    return f"""[Unit]
+Description=Load the kernel again when kernels, boot loader or kexec configuration change
+
+[Path]
+{watched}Unit=fastreboot-preload.service
 
 [Install]
 WantedBy=multi-user.target
