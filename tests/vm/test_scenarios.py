@@ -252,3 +252,65 @@ def test_6_lockdown_refuses_and_changes_nothing(
         assert kexec_loaded(guest) == "0"
         assert guest.run("fastreboot unload; fastreboot status --json", check=False).exit_code == 0
         record("6 bad input (lockdown=integrity)", f"exit 7: {errors[0]}")
+
+
+def _wait_in_guest(guest: Guest, condition: str, what: str, timeout: int = 120) -> None:
+    """Poll a shell condition inside the guest, once a second."""
+    script = f"for i in $(seq {timeout}); do {condition} && exit 0; sleep 1; done; exit 1"
+    assert guest.run(script, timeout=timeout + 30, check=False).ok, f"timed out: {what}"
+
+
+def _preload_state(guest: Guest) -> dict[str, object]:
+    return dict(json.loads(guest.run("cat /run/fastreboot/loaded.json").output))
+
+
+PRELOADED = (
+    '[ "$(cat /sys/kernel/kexec_loaded)" = 1 ] && grep -q \'"origin": "preload"\' '
+    "/run/fastreboot/loaded.json 2>/dev/null"
+)
+
+
+def test_9_preload_from_boot_refreshed_when_stale(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    with booted_guest(systemd_image, project_disk, tmp_path, "preload") as guest:
+        guest.run("fastreboot enable --preload")
+        _wait_in_guest(guest, PRELOADED, "fastreboot-preload.service loading the kernel")
+        first = _preload_state(guest)
+        assert first["kernel"] == f"/boot/vmlinuz-{NEW}" and first["method"] == "kexec_load"
+
+        # A kernel package replaced: fastreboot-preload.path loads it again.
+        guest.run(f"touch /boot/vmlinuz-{NEW}")
+        _wait_in_guest(
+            guest,
+            f"{PRELOADED} && ! grep -q '\"loaded_at\": {first['loaded_at']}' "
+            "/run/fastreboot/loaded.json",
+            "the path unit reloading after the kernel changed",
+        )
+
+        # Stale without the path unit noticing: the reboot itself must plan and load again.
+        marker = "fastreboot.marker=s9"
+        cmdline = guest.run("cat /proc/cmdline").output.strip()
+        guest.run(
+            "systemctl stop fastreboot-preload.path && "
+            f"sed -i 's|^APPEND=.*|APPEND=\"{cmdline} {marker}\"|' /etc/default/kexec"
+        )
+        assert marker not in str(_preload_state(guest)["cmdline"])
+        before, after, downtime = fast_reboot(guest, "reboot")
+        assert after.kernel == NEW and marker in guest.run("cat /proc/cmdline").output.split()
+        assert victim_stopped(guest, before.boot_id)
+        last = json.loads(guest.run("fastreboot status --json").output)["records"][-1]
+        assert last["state"] == "ok" and last["via_kexec"] is True, last
+
+        # In the new boot the preload runs again, after multi-user.target: not in the boot.
+        _wait_in_guest(guest, PRELOADED, "the preload in the next boot")
+        times = guest.run(
+            "systemctl show -p ActiveEnterTimestampMonotonic --value multi-user.target; "
+            "systemctl show -p ExecMainStartTimestampMonotonic --value fastreboot-preload"
+        ).output.split()
+        assert int(times[1]) >= int(times[0]), times
+        record(
+            "9 enable --preload",
+            f"loaded at boot and again when the kernel changed; a stale preload reloaded "
+            f"during a plain reboot: kexec, downtime {downtime:.1f} s",
+        )
