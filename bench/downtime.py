@@ -60,12 +60,19 @@ class Method:
 
 
 KEXEC_BY_HAND = "kexec {opts} /vmlinuz --initrd=/initrd.img --reuse-cmdline && systemctl kexec"
+# fastreboot-preload.service runs after `enable --preload`, in the background: wait for it.
+WAIT_FOR_PRELOAD = (
+    "for i in $(seq 120); do grep -q '\"origin\": \"preload\"' /run/fastreboot/loaded.json "
+    "2>/dev/null && exit 0; sleep 1; done; exit 1"
+)
 METHODS: dict[str, Method] = {
     m.key: m
     for m in (
         Method("A", "fastreboot reboot --yes", "fastreboot reboot --yes"),
         Method("As", "fastreboot load beforehand, then fastreboot reboot --yes",
                "fastreboot reboot --yes", prepare=("fastreboot load",)),
+        Method("P", "fastreboot enable --preload beforehand, then a plain reboot", "reboot",
+               prepare=("fastreboot enable --preload", WAIT_FOR_PRELOAD)),
         Method(
             "B", "Debian kexec-tools, LOAD_KEXEC=true + reboot", "reboot",
             prepare=(
@@ -88,7 +95,7 @@ METHODS: dict[str, Method] = {
                KEXEC_BY_HAND.format(opts="-l -i")),
     )
 }
-DEFAULT_METHODS = ("A", "As", "B", "C", "D", "E")
+DEFAULT_METHODS = ("A", "As", "P", "B", "C", "D", "E")
 
 
 # ------------------------------------------------------------------------ environment
