@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fastreboot.checks import Check, Level
 from fastreboot.cli import COLD_PROMPT, FAST_PROMPT, _confirm, print_json
 from fastreboot.config import LoadMethod, RebootMethod, Target
+from fastreboot.errors import FastrebootError
 from fastreboot.plan import Options, Plan, make_plan
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
@@ -151,12 +152,19 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
             print(f"not preloading: {skipped}", file=sys.stderr)
             return 0
 
-    plan = make_plan(args.root, _options(args))
-    actions.refuse_on_errors(plan.errors)
     effects = _effects(args, factory)
-    used = actions.load(
-        plan, effects, origin=staged.PRELOAD if on_reboot or preload else staged.COMMAND
-    )
+    automatic = on_reboot or preload
+    try:
+        plan = make_plan(args.root, _options(args))
+        actions.refuse_on_errors(plan.errors)
+        used = actions.load(plan, effects, origin=staged.PRELOAD if automatic else staged.COMMAND)
+    except FastrebootError:
+        if automatic and staged.preloaded(args.root):
+            # An automatic load that can no longer be planned is stale (its kernel removed,
+            # the configuration broken): a reboot must not jump into it.
+            actions.unload(effects)
+            print("unloaded the preloaded kernel: it no longer matches a plan", file=sys.stderr)
+        raise
     if getattr(args, "record", False):
         from fastreboot import records
 

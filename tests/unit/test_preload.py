@@ -12,7 +12,7 @@ import pytest
 from fastreboot import units
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
-from tests.unit.sysroots import NEW, debian_systemd, debian_sysv
+from tests.unit.sysroots import NEW, Sysroot, debian_systemd, debian_sysv
 
 WITH_KEXEC = ("systemctl", "kexec", "grub-editenv")
 STATE = "run/fastreboot/loaded.json"
@@ -152,3 +152,24 @@ def test_preload_needs_systemd(tmp_path: Path, capsys: pytest.CaptureFixture[str
         run_cli(["enable", "--preload", "--root", str(tmp_path)], RecordingEffects(tmp_path)) == 2
     )
     assert "--preload needs systemd" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["--preload", "--on-reboot"])
+def test_a_preload_that_cannot_be_planned_any_more_is_unloaded(machine: Path, how: str) -> None:
+    preload(machine, RecordingEffects(machine, commands=WITH_KEXEC))
+    # Someone broke the configuration: nothing can be planned (shell is never run).
+    Sysroot(machine).write("/etc/default/kexec", 'LOAD_KEXEC=true\nKERNEL_IMAGE="$(ls /boot)"\n')
+    fake = RecordingEffects(
+        machine, commands=WITH_KEXEC, stdout={"systemctl list-jobs": KEXEC_JOBS}
+    )
+    assert run_cli(["load", "--yes", how, "--root", str(machine)], fake) != 0
+    assert "kexec_unload" in fake.names()
+    assert (machine / "sys/kernel/kexec_loaded").read_text() == "0\n"
+
+
+def test_a_failed_explicit_load_leaves_the_preload_alone(machine: Path) -> None:
+    preload(machine, RecordingEffects(machine, commands=WITH_KEXEC))
+    fake = RecordingEffects(machine, commands=WITH_KEXEC)
+    args = ["load", "--yes", "--kernel", "/boot/missing", "--root", str(machine)]
+    assert run_cli(args, fake) != 0
+    assert "kexec_unload" not in fake.names()
