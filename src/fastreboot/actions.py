@@ -134,7 +134,7 @@ def load(plan: Plan, effects: Effects, *, origin: str = staged.COMMAND) -> LoadM
     refuse_on_errors(plan.errors)
     if plan.already_loaded is not None:
         if plan.already_loaded.origin != origin:
-            # The same kernel, now asked for: no automatic refresh may replace it.
+            # The same kernel, now asked for by a command: no automatic refresh replaces it.
             effects.write_file(
                 staged.STATE_FILE, staged.to_text(replace(plan.already_loaded, origin=origin))
             )
