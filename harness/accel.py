@@ -38,12 +38,19 @@ def _log(msg: str) -> None:
     print(f"[harness.accel] {msg}", file=sys.stderr, flush=True)
 
 
+TCG_TB_SIZE_MB = 128
+
+
 def accel_args(accel: str) -> list[str]:
     """QEMU arguments for *accel* ("kvm" or "tcg")."""
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
     if accel == "tcg":
-        return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        # A small translation buffer (default: 1 GiB): QEMU then flushes it every few
+        # seconds. With a large one, code translated in the previous boot stays, and every
+        # boot after a reboot (kexec or firmware) took 12-35 s instead of 10 s, at random;
+        # with 128 MiB it takes 10 s like the first (bench/README.md, Caveats).
+        return ["-accel", f"tcg,thread=multi,tb-size={TCG_TB_SIZE_MB}", "-cpu", "max"]
     raise ValueError(f"unknown accelerator {accel!r}")
 
 
