@@ -13,6 +13,8 @@ Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fas
 
 from __future__ import annotations
 
+from fastreboot.config import DEBIAN_KEXEC, DEBIAN_KEXEC_D, OWN_CONFIG
+
 RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
 AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
 PRELOAD_UNIT = "/etc/systemd/system/fastreboot-preload.service"
@@ -29,9 +31,9 @@ PRELOAD_WATCHED = (
     "/boot/grub2/grub.cfg",
     "/boot/grub2/grubenv",
     "/boot/loader/entries",
-    "/etc/default/kexec",
-    "/etc/default/kexec.d",
-    "/etc/fastreboot",
+    DEBIAN_KEXEC,
+    DEBIAN_KEXEC_D,
+    OWN_CONFIG,
 )
 SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"

@@ -122,7 +122,7 @@ def test_enable_preload_installs_and_starts_the_units_and_enable_alone_removes_t
     assert "ExecStart=" in service and "load --yes --preload" in service
     assert "After=multi-user.target" in service and "IOSchedulingClass=idle" in service
     path = (machine / units.PRELOAD_PATH_UNIT.lstrip("/")).read_text()
-    for watched in ("/boot", "/boot/grub/grubenv", "/boot/loader/entries", "/etc/default/kexec"):
+    for watched in ("/boot", "/boot/grub/grubenv", "/boot/loader/entries", "/etc/fastreboot.toml"):
         assert f"PathChanged={watched}\n" in path
     names = fake.names()
     assert "run systemctl enable fastreboot-preload.path fastreboot-preload.service" in names
