@@ -314,3 +314,21 @@ def test_9_preload_from_boot_refreshed_when_stale(
             f"loaded at boot and again when the kernel changed; a stale preload reloaded "
             f"during a plain reboot: kexec, downtime {downtime:.1f} s",
         )
+
+
+def test_10_status_says_what_a_plain_reboot_does_with_a_kernel_loaded(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    # No `fastreboot enable`: whether systemd itself kexecs a loaded kernel on a plain
+    # reboot depends on its version; `status` must say what really happens.
+    with booted_guest(systemd_image, project_disk, tmp_path, "loaded-no-opt-in") as guest:
+        guest.run("fastreboot load")
+        would = json.loads(guest.run("fastreboot status --json").output)["reboot_would"]
+        if would.startswith("kexec"):
+            _, after, downtime = fast_reboot(guest, "systemctl reboot")
+            assert after.kernel == NEW
+            seen = f"kexec, downtime {downtime:.1f} s"
+        else:
+            assert would.startswith("firmware"), would
+            seen = f"firmware reset after {firmware_reboot(guest, 'systemctl reboot'):.1f} s"
+        record("10 plain reboot, kernel loaded, no opt-in", f"status said {would!r}; {seen}")
