@@ -68,8 +68,8 @@ def reboot_in_progress(effects: Effects) -> bool:
     Not for a poweroff, not after `fastreboot cold`, and not when a kernel somebody chose is
     loaded (whoever loaded it chose it; Debian's kexec-load does the same). fastreboot's own
     automatic preload is planned again, for a reboot and for a kexec alike: it may be stale
-    (a kernel installed since), and systemd >= 254 turns a plain `reboot` into a kexec when
-    a kernel is loaded.
+    (a kernel installed since), and when a kernel is loaded systemd turns `reboot` (and from
+    254 on `systemctl reboot`) into a kexec.
     """
     root = effects.root
     if cold_requested(root):

@@ -85,7 +85,7 @@ def _remove_preload(effects: Effects) -> list[str]:
     effects.remove_file(units.PRELOAD_UNIT)
     effects.remove_file(units.PRELOAD_PATH_UNIT)
     if staged.preloaded(effects.root) is not None:
-        # On systemd >= 254 any loaded kernel turns `reboot` into a kexec.
+        # A loaded kernel turns `reboot` into a kexec (and `systemctl reboot` from 254 on).
         unload(effects)
     return [units.PRELOAD_UNIT, units.PRELOAD_PATH_UNIT]
 

@@ -84,7 +84,12 @@ def what_reboot_does(root: Path, info: SystemInfo) -> str:
                 return "kexec into the loaded kernel (systemd >= 254 kexecs on reboot)"
             if auto_unit:
                 return "kexec into the loaded kernel (fastreboot auto-kexec hook)"
-            return "firmware reboot: a kernel is loaded, but this systemd does not kexec on reboot"
+            # Seen on systemd 252: `reboot` starts kexec.target when a kernel is loaded,
+            # `systemctl reboot` starts reboot.target (tests/vm, scenario 10).
+            return (
+                "kexec into the loaded kernel on `reboot`; `systemctl reboot` goes through the"
+                " firmware (this systemd kexecs a loaded kernel only through `reboot`)"
+            )
         if auto_unit and not cold:
             return "fast reboot: fastreboot loads the planned kernel when reboot starts"
         return "firmware reboot"

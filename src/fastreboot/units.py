@@ -3,7 +3,7 @@
 - fastreboot-record.service completes the downtime record in the next boot.
 - fastreboot-auto-load.service (enable) loads the planned kernel when a reboot stops it,
   before file systems are unmounted; the system-shutdown hook then jumps instead of the
-  firmware reboot at the very end (systemd < 254 never kexecs on `reboot` by itself).
+  firmware reboot at the very end (before 254, `systemctl reboot` never kexecs by itself).
 - fastreboot-preload.service (enable --preload) loads it after boot already, at idle
   priority, and fastreboot-preload.path loads again when a kernel, the boot loader's
   configuration or the kexec configuration changes; a reboot then only checks the plan.

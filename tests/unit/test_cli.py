@@ -213,6 +213,30 @@ def test_status_json(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report["reboot_would"] == "firmware reboot"
 
 
+@pytest.mark.parametrize(
+    ("systemd", "enabled", "would"),
+    [
+        # systemd 252 (seen in the guest, VM scenario 10): `reboot` kexecs, `systemctl
+        # reboot` does not.
+        ("252", False, "kexec into the loaded kernel on `reboot`; `systemctl reboot` goes"),
+        ("252", True, "kexec into the loaded kernel (fastreboot auto-kexec hook)"),
+        ("257", False, "kexec into the loaded kernel (systemd >= 254 kexecs on reboot)"),
+    ],
+)
+def test_status_with_a_kernel_loaded(
+    machine: Path, capsys: pytest.CaptureFixture[str], systemd: str, enabled: bool, would: str
+) -> None:
+    (machine / "usr/lib/systemd/libsystemd-shared-252.so").rename(
+        machine / f"usr/lib/systemd/libsystemd-shared-{systemd}.so"
+    )
+    (machine / "sys/kernel/kexec_loaded").write_text("1\n")
+    if enabled:
+        assert run_cli(["enable", "--root", str(machine)], RecordingEffects(machine)) == 0
+    capsys.readouterr()
+    assert run_cli(["status", "--json", "--root", str(machine)]) == 0
+    assert json.loads(capsys.readouterr().out)["reboot_would"].startswith(would)
+
+
 def test_config_with_shell_code_is_exit_3_naming_file_and_line(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
