@@ -106,7 +106,7 @@ def markdown(raw: dict[str, Any]) -> str:
         "Two views that leave one phase out (medians; ratio X/A):",
         "*to new kernel* = command -> the new kernel starts (prepare + stop + hand-over: "
         "without the boot phase, which is the same kernel and userspace for every method "
-        "but under TCG is dominated by the post-reboot slowdown, see README); *services "
+        "and under TCG varies with QEMU's translation buffer, see bench/README.md); *services "
         "down* = first shutdown line -> READY (without the command's own work, during which "
         "every service still runs).",
         "",
