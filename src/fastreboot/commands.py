@@ -14,7 +14,6 @@ from fastreboot.plan import Options, Plan, make_plan
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import TextIO
 
     from fastreboot.cli import EffectsFactory
@@ -122,22 +121,9 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preload_skipped(root: Path) -> str | None:
-    """Why fastreboot-preload.service must leave things as they are, or None."""
-    from fastreboot import staged
-    from fastreboot.initsystem import cold_requested
-    from fastreboot.sysroot import read_first_line
-
-    if cold_requested(root):
-        return "a firmware reboot was asked for (fastreboot cold, or /no-kexec-reboot)"
-    if read_first_line(root, "/sys/kernel/kexec_loaded") == "1" and not staged.preloaded(root):
-        return "a kernel somebody asked for is loaded; it stays"
-    return None
-
-
 def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: TextIO) -> int:
     from fastreboot import actions, staged
-    from fastreboot.initsystem import reboot_in_progress
+    from fastreboot.initsystem import automatic_load_refused, reboot_in_progress
 
     on_reboot = bool(getattr(args, "on_reboot", False))
     preload = bool(getattr(args, "preload", False))
@@ -147,9 +133,9 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
         if not reboot_in_progress(_effects(args, factory)):
             return 0
     elif preload:
-        skipped = _preload_skipped(args.root)
-        if skipped:
-            print(f"not preloading: {skipped}", file=sys.stderr)
+        refused = automatic_load_refused(args.root)
+        if refused:
+            print(f"not preloading: {refused}", file=sys.stderr)
             return 0
 
     effects = _effects(args, factory)

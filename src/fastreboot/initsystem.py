@@ -62,6 +62,20 @@ def cold_requested(root: Path) -> bool:
     return any((root / marker.lstrip("/")).exists() for marker in (COLD_MARKER, NO_KEXEC_FILE))
 
 
+def automatic_load_refused(root: Path) -> str | None:
+    """Why fastreboot must not load a kernel on its own now (preload, or the auto-load unit
+    during a reboot), or None. A kernel somebody chose stays; so does a cold request."""
+    if cold_requested(root):
+        return "a firmware reboot was asked for (fastreboot cold, or /no-kexec-reboot)"
+    if _kexec_loaded(root) and staged.preloaded(root) is None:
+        return "a kernel somebody asked for is loaded; it stays"
+    return None
+
+
+def _kexec_loaded(root: Path) -> bool:
+    return sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") == "1"
+
+
 def reboot_in_progress(effects: Effects) -> bool:
     """True when a reboot is under way and fastreboot should load (or refresh) for it.
 
@@ -72,13 +86,10 @@ def reboot_in_progress(effects: Effects) -> bool:
     254 on `systemctl reboot`) into a kexec.
     """
     root = effects.root
-    if cold_requested(root):
+    if automatic_load_refused(root):
         return False
-    targets = {"reboot.target"}
-    if sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") == "1":
-        if staged.preloaded(root) is None:
-            return False
-        targets.add("kexec.target")
+    # Not refused: a kernel loaded now is fastreboot's own preload.
+    targets = {"reboot.target", "kexec.target"} if _kexec_loaded(root) else {"reboot.target"}
     jobs = effects.run(["systemctl", "list-jobs", "--no-legend", "--no-pager"], check=False)
     # `systemctl list-jobs` lines: JOB UNIT TYPE STATE
     return any(line.split()[1:2] in ([t] for t in targets) for line in jobs.stdout.splitlines())

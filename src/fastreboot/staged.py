@@ -121,6 +121,14 @@ def read(root: Path) -> Loaded | None:
         return None  # unreadable state means "not known": load again
 
 
+def _of_this_boot(root: Path) -> Loaded | None:
+    """The state file, when it was written in this boot (a file from before a kexec is not)."""
+    loaded = read(root)
+    if loaded is None or loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
+        return None
+    return loaded
+
+
 def reusable(
     root: Path,
     kernel: str,
@@ -131,8 +139,8 @@ def reusable(
 ) -> Loaded | None:
     """The loaded kernel when it is exactly this one, loaded by fastreboot in this boot.
     Only for a system with a kernel loaded (/sys/kernel/kexec_loaded is 1)."""
-    loaded = read(root)
-    if loaded is None or loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
+    loaded = _of_this_boot(root)
+    if loaded is None:
         return None
     if (loaded.kernel, loaded.initrds, loaded.cmdline) != (kernel, initrds, cmdline):
         return None
@@ -149,9 +157,5 @@ def preloaded(root: Path) -> Loaded | None:
     stale: the caller plans again). None for a kernel someone asked for, or an unknown one."""
     if sysroot.read_first_line(root, "/sys/kernel/kexec_loaded") != "1":
         return None
-    loaded = read(root)
-    if loaded is None or loaded.origin != PRELOAD:
-        return None
-    if loaded.boot_id is None or loaded.boot_id != sysinfo.boot_id(root):
-        return None
-    return loaded
+    loaded = _of_this_boot(root)
+    return loaded if loaded is not None and loaded.origin == PRELOAD else None
