@@ -13,6 +13,7 @@ import pytest
 from fastreboot.cli import FAST_PROMPT
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
+from tests.unit.staging import REBOOT_JOBS
 from tests.unit.sysroots import NEW, OLD, Sysroot, debian_systemd, debian_sysv
 
 
@@ -389,7 +390,6 @@ def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
     assert result.returncode != 0 and "refusing to act on this machine" in result.stderr
 
 
-REBOOT_JOBS = "123 reboot.target start waiting\n124 systemd-reboot.service start waiting\n"
 
 
 def test_auto_load_acts_only_on_a_plain_reboot(machine: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,19 @@ from fastreboot.config import LoadMethod
 from fastreboot.plan import Options, make_plan
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
-from tests.unit.sysroots import NEW, Sysroot, debian_systemd
-
-WITH_KEXEC = ("systemctl", "kexec", "grub-editenv")
-STATE = "run/fastreboot/loaded.json"
+from tests.unit.staging import (
+    STATE,
+    WITH_KEXEC,
+    debian_with_kexec_tools,
+    kexec_tools_loads,
+    touch_kernel,
+)
+from tests.unit.sysroots import NEW, Sysroot
 
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Path:
-    debian_systemd(tmp_path).write("/usr/sbin/kexec", "#!/bin/sh\n", mode=0o755)
-    return tmp_path
-
-
-def kexec_tools_loads(fake: RecordingEffects) -> list[str]:
-    return [name for name in fake.names() if name.startswith("run kexec -l")]
+    return debian_with_kexec_tools(tmp_path)
 
 
 # ---------------------------------------------------------------- which system call
@@ -129,11 +127,6 @@ def staged_then(machine: Path, change: object, *reboot_args: str) -> int:
     return len(kexec_tools_loads(fake))
 
 
-def _touch_kernel(machine: Path) -> None:
-    kernel = machine / f"boot/vmlinuz-{NEW}"
-    os.utime(kernel, ns=(0, kernel.stat().st_mtime_ns + 1_000_000_000))
-
-
 def _replace_initrd(machine: Path) -> None:
     initrd = machine / f"boot/initrd.img-{NEW}"
     initrd.unlink()
@@ -146,7 +139,7 @@ def _replace_initrd(machine: Path) -> None:
         (lambda m: None, (), 1),
         (lambda m: None, ("--reload",), 2),
         (lambda m: None, ("--append", "quiet=0"), 2),
-        (_touch_kernel, (), 2),
+        (touch_kernel, (), 2),
         (_replace_initrd, (), 2),
         (lambda m: Sysroot(m).set("/proc/sys/kernel/random/boot_id", "another-boot"), (), 2),
         (lambda m: Sysroot(m).set("/sys/kernel/kexec_loaded", "0"), (), 2),

@@ -4,7 +4,6 @@ it goes stale; a kernel somebody asked for is never replaced automatically."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,22 +11,25 @@ import pytest
 from fastreboot import units
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
-from tests.unit.sysroots import NEW, Sysroot, debian_systemd, debian_sysv
-
-WITH_KEXEC = ("systemctl", "kexec", "grub-editenv")
-STATE = "run/fastreboot/loaded.json"
-KEXEC_JOBS = "200 kexec.target start waiting\n201 systemd-kexec.service start waiting\n"
-REBOOT_JOBS = "123 reboot.target start waiting\n124 systemd-reboot.service start waiting\n"
+from tests.unit.staging import (
+    KEXEC_JOBS,
+    REBOOT_JOBS,
+    STATE,
+    WITH_KEXEC,
+    debian_with_kexec_tools,
+    kexec_tools_loads,
+    touch_kernel,
+)
+from tests.unit.sysroots import Sysroot, debian_sysv
 
 
 @pytest.fixture
 def machine(tmp_path: Path) -> Path:
-    debian_systemd(tmp_path).write("/usr/sbin/kexec", "#!/bin/sh\n", mode=0o755)
-    return tmp_path
+    return debian_with_kexec_tools(tmp_path)
 
 
 def loads(fake: RecordingEffects) -> int:
-    return sum(name.startswith("run kexec -l") for name in fake.names())
+    return len(kexec_tools_loads(fake))
 
 
 def origin(machine: Path) -> str:
@@ -36,11 +38,6 @@ def origin(machine: Path) -> str:
 
 def preload(machine: Path, fake: RecordingEffects) -> None:
     assert run_cli(["load", "--yes", "--preload", "--root", str(machine)], fake) == 0
-
-
-def touch_kernel(machine: Path) -> None:
-    kernel = machine / f"boot/vmlinuz-{NEW}"
-    os.utime(kernel, ns=(0, kernel.stat().st_mtime_ns + 1_000_000_000))
 
 
 def test_preload_loads_once_and_again_only_when_the_plan_changed(machine: Path) -> None:
