@@ -127,10 +127,12 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
 
     on_reboot = bool(getattr(args, "on_reboot", False))
     preload = bool(getattr(args, "preload", False))
+    effects = _effects(args, factory)
     if on_reboot:
-        # From fastreboot-auto-load.service's ExecStop: act only on a reboot that is not
-        # already a kexec or a cold reboot, and keep a kernel someone already loaded.
-        if not reboot_in_progress(_effects(args, factory)):
+        # From fastreboot-auto-load.service's ExecStop: act only on a reboot (or a kexec
+        # into fastreboot's own preload), never on a cold one, and keep a kernel somebody
+        # chose.
+        if not reboot_in_progress(effects):
             return 0
     elif preload:
         refused = automatic_load_refused(args.root)
@@ -138,7 +140,6 @@ def cmd_load(args: argparse.Namespace, factory: EffectsFactory | None, stdin: Te
             print(f"not preloading: {refused}", file=sys.stderr)
             return 0
 
-    effects = _effects(args, factory)
     automatic = on_reboot or preload
     try:
         plan = make_plan(args.root, _options(args))
