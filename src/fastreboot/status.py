@@ -12,10 +12,11 @@ from fastreboot.config import read_debian_kexec, read_own_config
 from fastreboot.grub import grub_selection
 from fastreboot.initsystem import COLD_MARKER, NO_KEXEC_FILE
 from fastreboot.plan import bootloader_choice
-from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info
+from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info, system_bus_live
 
 AUTO_KEXEC_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
-SYSTEMD_AUTO_KEXEC_VERSION = 254  # systemctl reboot kexecs a loaded kernel from this version on
+# From this version on `systemctl reboot` kexecs a loaded kernel (when logind is reachable).
+SYSTEMD_AUTO_KEXEC_VERSION = 254
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,31 @@ def what_reboot_does(root: Path, info: SystemInfo) -> str:
     if info.init_system is InitSystem.SYSTEMD:
         auto_unit = sysroot.exists(root, AUTO_KEXEC_UNIT)
         if info.kexec_loaded and not cold:
-            if (info.systemd_version or 0) >= SYSTEMD_AUTO_KEXEC_VERSION:
-                return "kexec into the loaded kernel (systemd >= 254 kexecs on reboot)"
             if auto_unit:
                 return "kexec into the loaded kernel (fastreboot auto-kexec hook)"
-            # Seen on systemd 252: `reboot` starts kexec.target when a kernel is loaded,
-            # `systemctl reboot` starts reboot.target (tests/vm, scenario 10).
+            version = info.systemd_version
+            if version is None:
+                return (
+                    "kexec into the loaded kernel on `systemctl kexec`; whether `reboot` kexecs"
+                    " depends on the systemd version, which could not be read"
+                )
+            if version >= SYSTEMD_AUTO_KEXEC_VERSION:
+                # Seen on systemd 257 (tests/vm, trixie): the automatic kexec is a flag that
+                # systemctl passes to logind; without the system bus systemctl asks PID 1
+                # for reboot.target itself, and both commands reset through the firmware.
+                if system_bus_live(root):
+                    return (
+                        f"kexec into the loaded kernel (systemd {version} kexecs a loaded kernel"
+                        " on `reboot` and `systemctl reboot`, through logind)"
+                    )
+                return (
+                    f"firmware reboot: systemd {version} kexecs a loaded kernel on reboot only"
+                    " through logind, and the system bus is not running (`systemctl kexec`"
+                    " would kexec)"
+                )
+            # Seen on systemd 252, with and without the system bus: `reboot` starts
+            # kexec.target when a kernel is loaded, `systemctl reboot` starts reboot.target
+            # (tests/vm, scenario 10).
             return (
                 "kexec into the loaded kernel on `reboot`; `systemctl reboot` goes through the"
                 " firmware (this systemd kexecs a loaded kernel only through `reboot`)"

@@ -83,9 +83,12 @@ def boot_id(root: Path) -> str | None:
 
 
 def systemd_version(root: Path) -> int | None:
-    """systemd's version from its shared library's file name (libsystemd-shared-252.so)."""
-    for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd"):
-        directory = root / libdir
+    """systemd's version from its shared library's file name (libsystemd-shared-252.so),
+    in /usr/lib/systemd or, from Debian 13 on, the multiarch /usr/lib/<triplet>/systemd."""
+    for directory in (
+        *(root / libdir for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd")),
+        *root.glob("usr/lib/*-linux-*/systemd"),
+    ):
         if not directory.is_dir():
             continue
         for entry in directory.iterdir():
@@ -93,6 +96,23 @@ def systemd_version(root: Path) -> int | None:
             if match:
                 return int(match.group(1))
     return None
+
+
+SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket"
+
+
+def system_bus_live(root: Path) -> bool:
+    """Whether the D-Bus system bus answers (a connect, nothing sent). systemctl reaches
+    logind only through it; without it `systemctl reboot` goes straight to PID 1."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(str(root / SYSTEM_BUS_SOCKET.lstrip("/")))
+        except OSError:
+            return False
+    return True
 
 
 def detect_init_system(root: Path) -> InitSystem:

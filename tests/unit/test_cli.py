@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -214,28 +216,67 @@ def test_status_json(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report["reboot_would"] == "firmware reboot"
 
 
+@pytest.fixture
+def system_bus(machine: Path) -> Iterator[None]:
+    """A listening D-Bus system bus socket in the fake machine (nothing answers on it)."""
+    path = machine / "run/dbus/system_bus_socket"
+    path.parent.mkdir(parents=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen()
+        yield
+
+
 @pytest.mark.parametrize(
-    ("systemd", "enabled", "would"),
+    ("systemd", "enabled", "bus", "would"),
     [
-        # systemd 252 (seen in the guest, VM scenario 10): `reboot` kexecs, `systemctl
-        # reboot` does not.
-        ("252", False, "kexec into the loaded kernel on `reboot`; `systemctl reboot` goes"),
-        ("252", True, "kexec into the loaded kernel (fastreboot auto-kexec hook)"),
-        ("257", False, "kexec into the loaded kernel (systemd >= 254 kexecs on reboot)"),
+        # systemd 252 (seen in the guest, with and without the system bus, VM scenario 10):
+        # `reboot` kexecs, `systemctl reboot` does not.
+        ("252", False, False, "kexec into the loaded kernel on `reboot`; `systemctl reboot`"),
+        ("252", False, True, "kexec into the loaded kernel on `reboot`; `systemctl reboot`"),
+        ("252", True, False, "kexec into the loaded kernel (fastreboot auto-kexec hook)"),
+        # systemd 257 (seen in the trixie guest): both kexec through logind, neither without
+        # the system bus, unless fastreboot's hook jumps.
+        ("257", False, True, "kexec into the loaded kernel (systemd 257 kexecs a loaded kernel"),
+        ("257", False, False, "firmware reboot: systemd 257 kexecs a loaded kernel on reboot"),
+        ("257", True, False, "kexec into the loaded kernel (fastreboot auto-kexec hook)"),
+        (None, False, True, "kexec into the loaded kernel on `systemctl kexec`; whether"),
     ],
 )
 def test_status_with_a_kernel_loaded(
-    machine: Path, capsys: pytest.CaptureFixture[str], systemd: str, enabled: bool, would: str
+    machine: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    *,
+    systemd: str | None,
+    enabled: bool,
+    bus: bool,
+    would: str,
 ) -> None:
-    (machine / "usr/lib/systemd/libsystemd-shared-252.so").rename(
-        machine / f"usr/lib/systemd/libsystemd-shared-{systemd}.so"
-    )
+    library = machine / "usr/lib/systemd/libsystemd-shared-252.so"
+    if systemd is None:
+        library.unlink()
+    else:
+        library.rename(library.with_name(f"libsystemd-shared-{systemd}.so"))
+    if bus:
+        request.getfixturevalue("system_bus")
     (machine / "sys/kernel/kexec_loaded").write_text("1\n")
     if enabled:
         assert run_cli(["enable", "--root", str(machine)], RecordingEffects(machine)) == 0
     capsys.readouterr()
     assert run_cli(["status", "--json", "--root", str(machine)]) == 0
     assert json.loads(capsys.readouterr().out)["reboot_would"].startswith(would)
+
+
+def test_status_reads_the_systemd_version_from_debian_13s_multiarch_directory(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    multiarch = machine / "usr/lib/x86_64-linux-gnu/systemd"
+    multiarch.mkdir(parents=True)
+    (machine / "usr/lib/systemd/libsystemd-shared-252.so").unlink()
+    (multiarch / "libsystemd-shared-257.so").write_bytes(b"")
+    assert run_cli(["status", "--json", "--root", str(machine)]) == 0
+    assert json.loads(capsys.readouterr().out)["systemd_version"] == 257
 
 
 def test_config_with_shell_code_is_exit_3_naming_file_and_line(
