@@ -128,6 +128,9 @@ class BootFacts:
     wall_now: float
     uptime: float
     kernel_s: float | None  # kernel (+initrd) time until userspace started, if known
+    # Uptime when the default target was reached (services up), if known; else the boot
+    # counts as up when these facts were read, which is later (the unit runs after it).
+    up_s: float | None = None
     slowest_start: tuple[str, ...] = ()
     shutdown_s: float | None = None  # first stop job -> last journal line of the old boot
     slowest_stop: tuple[str, ...] = ()
@@ -137,6 +140,7 @@ def read_boot_facts(
     root: Path,
     *,
     kernel_s: float | None = None,
+    up_s: float | None = None,
     slowest_start: tuple[str, ...] = (),
     shutdown_s: float | None = None,
     slowest_stop: tuple[str, ...] = (),
@@ -150,6 +154,7 @@ def read_boot_facts(
         wall_now=time.time(),
         uptime=float(uptime.split()[0]) if uptime else 0.0,
         kernel_s=kernel_s,
+        up_s=up_s,
         slowest_start=slowest_start,
         shutdown_s=shutdown_s,
         slowest_stop=slowest_stop,
@@ -171,6 +176,7 @@ def complete(record: Record, facts: BootFacts) -> Record:
         )
     kernel_start = facts.wall_now - facts.uptime
     down_to_kernel = max(0.0, kernel_start - record.requested_at)
+    up = facts.up_s if facts.up_s is not None and 0 < facts.up_s <= facts.uptime else facts.uptime
     if facts.shutdown_s is not None and facts.shutdown_s <= down_to_kernel:
         phases = {
             "shutdown_s": round(facts.shutdown_s, 2),
@@ -180,9 +186,9 @@ def complete(record: Record, facts: BootFacts) -> Record:
         phases = {"shutdown_and_handover_s": round(down_to_kernel, 2)}
     if facts.kernel_s is not None:
         phases["kernel_s"] = round(facts.kernel_s, 2)
-        phases["userspace_s"] = round(max(0.0, facts.uptime - facts.kernel_s), 2)
+        phases["userspace_s"] = round(max(0.0, up - facts.kernel_s), 2)
     else:
-        phases["kernel_and_userspace_s"] = round(facts.uptime, 2)
+        phases["kernel_and_userspace_s"] = round(up, 2)
     return replace(
         record,
         state="mismatch" if problems else "ok",
@@ -190,7 +196,7 @@ def complete(record: Record, facts: BootFacts) -> Record:
         came_up_version=facts.release,
         came_up_cmdline=facts.cmdline,
         via_kexec=facts.via_kexec,
-        downtime_s=round(down_to_kernel + facts.uptime, 2),
+        downtime_s=round(down_to_kernel + up, 2),
         phases=phases,
         slowest_start=list(facts.slowest_start),
         slowest_stop=list(facts.slowest_stop),
@@ -243,6 +249,16 @@ def systemd_boot_times(effects: Effects) -> dict[str, Any]:
     ]
     if stamps:
         result["kernel_s"] = min(stamps) / 1e6
+    # When the services were up: the default target's activation (systemd-analyze's
+    # "reached after"). The manager's FinishTimestamp is no use here: this unit is part of
+    # the boot transaction, so the boot is not finished while it runs.
+    target = effects.run(
+        ["systemctl", "show", "--property=ActiveEnterTimestampMonotonic", "--value",
+         "default.target"],
+        check=False,
+    )
+    if (value := target.stdout.strip()).isdigit() and int(value) > 0:
+        result["up_s"] = int(value) / 1e6
     blame = effects.run(["systemd-analyze", "blame", "--no-pager"], check=False)
     if blame.returncode == 0:
         result["slowest_start"] = tuple(line.strip() for line in blame.stdout.splitlines()[:3])

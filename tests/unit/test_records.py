@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fastreboot import records
@@ -49,6 +51,38 @@ def test_completed_record_has_downtime_and_phases(tmp_path: Path) -> None:
     # kernel started at 1_000_012 (20 - 8 s uptime): 12 s down before it, 8 s after
     assert done.downtime_s == 20.0
     assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5, "userspace_s": 5.5}
+
+
+def test_downtime_ends_when_the_default_target_was_reached(tmp_path: Path) -> None:
+    # The record unit reads its facts at an uptime of 8 s, but the services were up at 6.5 s:
+    # the unit's own start (and systemd-analyze, journalctl) is not downtime.
+    done = records.complete(pending(tmp_path), facts(up_s=6.5))
+    assert done.downtime_s == 18.5
+    assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5, "userspace_s": 4.0}
+    # A value that cannot be (after the facts were read) is not trusted.
+    assert records.complete(pending(tmp_path), facts(up_s=9.0)).downtime_s == 20.0
+
+
+class _SystemdTimes(RecordingEffects):
+    """systemctl show answers: the manager's timestamps, and default.target's activation."""
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        super().run(argv, env=env, check=check)
+        if argv[:2] == ["systemctl", "show"]:
+            out = (
+                "6500000\n" if argv[-1] == "default.target"
+                else "InitRDTimestampMonotonic=1200000\nUserspaceTimestampMonotonic=2500000\n"
+            )
+            return subprocess.CompletedProcess(list(argv), 0, out, "")
+        return subprocess.CompletedProcess(list(argv), 0, "", "")
+
+
+def test_systemd_boot_times_reads_when_the_services_were_up(tmp_path: Path) -> None:
+    debian_systemd(tmp_path)
+    times = records.systemd_boot_times(_SystemdTimes(tmp_path))
+    assert times["kernel_s"] == 1.2 and times["up_s"] == 6.5
 
 
 def test_wrong_kernel_or_firmware_reboot_is_reported(tmp_path: Path) -> None:
