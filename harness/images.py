@@ -1,6 +1,7 @@
 """Guest disk images for the fastreboot VM tests, built from Debian packages.
 
-Every image is made by ``mmdebstrap`` (bookworm, ``--variant=minbase``) from Debian's
+Every image is made by ``mmdebstrap`` (``--variant=minbase``; Debian 12 "bookworm" for
+``systemd``, ``sysv`` and ``redhat``, Debian 13 "trixie" for ``trixie``) from Debian's
 package mirror only, then packed with ``mkfs.ext4 -d`` into a raw, sparse ext4 image
 without any root mount.  Images are cached outside the repository under
 ``~/.cache/fastreboot/images/<variant>-<sha256(recipe)[:16]>/`` (``$FASTREBOOT_CACHE_DIR``
@@ -45,14 +46,44 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-SUITE = "bookworm"
-VARIANTS = ("systemd", "sysv", "redhat")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie")
 
-#: The older kernel (the one QEMU boots directly) and the newer one (the "default").
-OLD_KERNEL_VERSION = "6.1.0-47-cloud-amd64"
-NEW_KERNEL_VERSION = "6.1.0-56-cloud-amd64"
-OLD_KERNEL_PACKAGE = "linux-image-6.1.0-47-cloud-amd64"
-NEW_KERNEL_PACKAGE = "linux-image-6.1.0-56-cloud-amd64-unsigned"
+
+@dataclass(frozen=True)
+class _Release:
+    """A Debian release the guests are built from, with the two kernels they carry."""
+
+    suite: str
+    old_version: str  # the kernel QEMU boots directly
+    new_version: str  # the "default" one (/vmlinuz, the newest)
+    old_package: str
+    new_package: str
+
+
+BOOKWORM = _Release(
+    suite="bookworm",
+    old_version="6.1.0-47-cloud-amd64",
+    new_version="6.1.0-56-cloud-amd64",
+    old_package="linux-image-6.1.0-47-cloud-amd64",
+    new_package="linux-image-6.1.0-56-cloud-amd64-unsigned",
+)
+#: Debian 13: systemd 257 (`systemctl reboot` kexecs a loaded kernel), kexec-tools 2.0.29
+#: (no init scripts and no LOAD_KEXEC any more: `kexec-load-kernel`, then `reboot`).
+TRIXIE = _Release(
+    suite="trixie",
+    old_version="6.12.111+deb13-cloud-amd64",
+    new_version="6.12.118+deb13-cloud-amd64",
+    old_package="linux-image-6.12.111+deb13-cloud-amd64",
+    new_package="linux-image-6.12.118+deb13-cloud-amd64",
+)
+_RELEASES = {"systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE}
+
+SUITE = BOOKWORM.suite
+#: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
+OLD_KERNEL_VERSION = BOOKWORM.old_version
+NEW_KERNEL_VERSION = BOOKWORM.new_version
+OLD_KERNEL_PACKAGE = BOOKWORM.old_package
+NEW_KERNEL_PACKAGE = BOOKWORM.new_package
 
 ROOT_ARG = "root=/dev/vda"
 #: What follows root= on every guest's kernel command line (QEMU -append, BLS entries).
@@ -76,13 +107,14 @@ _COMMON_PACKAGES = (
     "kmod",
     "procps",
     "e2fsprogs",
-    OLD_KERNEL_PACKAGE,
-    NEW_KERNEL_PACKAGE,
 )
 _INIT_PACKAGES = {
     "systemd": ("systemd-sysv",),
     "sysv": ("sysvinit-core",),
     "redhat": ("systemd-sysv",),
+    # With the system bus, as on any Debian 13 server (systemd recommends dbus): from
+    # systemd 254 on `systemctl reboot` kexecs a loaded kernel, but only through logind.
+    "trixie": ("systemd-sysv", "dbus"),
 }
 
 # Keep the images small (and mkfs fast): no manuals, docs or translations.
@@ -116,22 +148,26 @@ def _root_uuid(variant: str) -> str:
 
 
 def _hook_script(variant: str) -> str:
+    release = _RELEASES[variant]
     header = "\n".join(
         [
             "#!/bin/sh",
             f"# fastreboot image customize hook ({IMAGE_CODE_VERSION})",
             "set -eu",
             f"VARIANT={shlex.quote(variant)}",
-            f"OLD={shlex.quote(OLD_KERNEL_VERSION)}",
-            f"NEW={shlex.quote(NEW_KERNEL_VERSION)}",
+            f"OLD={shlex.quote(release.old_version)}",
+            f"NEW={shlex.quote(release.new_version)}",
             f"MACHINE_ID={shlex.quote(_machine_id(variant))}",
             f"CMDLINE={shlex.quote(KERNEL_CMDLINE)}",
         ]
     )
     fragments = ["common"]
-    fragments += {"systemd": ["systemd"], "sysv": ["sysv"], "redhat": ["systemd", "redhat"]}[
-        variant
-    ]
+    fragments += {
+        "systemd": ["systemd"],
+        "sysv": ["sysv"],
+        "redhat": ["systemd", "redhat"],
+        "trixie": ["systemd", "trixie"],
+    }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]
     return "\n".join(parts)
@@ -162,7 +198,10 @@ class _Recipe:
 def _recipe(variant: str) -> _Recipe:
     if variant not in VARIANTS:
         raise ValueError(f"unknown image variant {variant!r}; expected one of {VARIANTS}")
-    packages = (*_INIT_PACKAGES[variant], *_COMMON_PACKAGES)
+    release = _RELEASES[variant]
+    packages = (
+        *_INIT_PACKAGES[variant], *_COMMON_PACKAGES, release.old_package, release.new_package
+    )
     args = [
         "mmdebstrap",
         "--variant=minbase",
@@ -170,7 +209,7 @@ def _recipe(variant: str) -> _Recipe:
         *(f"--dpkgopt={o}" for o in _DPKG_OPTS),
         "--essential-hook=" + _ESSENTIAL_HOOK,
         '--customize-hook=sh {HOOK} "$1"',
-        SUITE,
+        release.suite,
         "{ROOT}",
     ]
     return _Recipe(variant=variant, args=tuple(args), hook=_hook_script(variant))
@@ -330,14 +369,15 @@ def _build_into(recipe: _Recipe, out: Path) -> None:
     # variant are named after it, and a fixed id avoids systemd's first-boot mode.
     (root / "etc/machine-id").write_text(_machine_id(variant) + "\n")
     info = _read_kv(root / "etc/fastreboot-image")
-    old, new = OLD_KERNEL_VERSION, NEW_KERNEL_VERSION
+    release = _RELEASES[variant]
+    old, new = release.old_version, release.new_version
     initrd_name = f"initramfs-{old}.img" if variant == "redhat" else f"initrd.img-{old}"
     shutil.copy2(root / "boot" / f"vmlinuz-{old}", out / f"vmlinuz-{old}")
     shutil.copy2(root / "boot" / initrd_name, out / initrd_name)
     versions = _package_versions(
         root,
         ["kexec-tools", "systemd", "sysvinit-core", "python3", "initramfs-tools",
-         OLD_KERNEL_PACKAGE, NEW_KERNEL_PACKAGE],
+         release.old_package, release.new_package],
     )
 
     _log(f"{variant}: mmdebstrap done in {t_strap:.1f}s, making ext4 image")
@@ -357,7 +397,7 @@ def _build_into(recipe: _Recipe, out: Path) -> None:
         "variant": variant,
         "recipe_digest": recipe.digest,
         "image_code_version": IMAGE_CODE_VERSION,
-        "suite": SUITE,
+        "suite": release.suite,
         "old_version": old,
         "new_version": new,
         "root_arg": ROOT_ARG,

@@ -25,7 +25,8 @@ ln -sfn "boot/initrd.img-$NEW" "$R/initrd.img"
 ln -sfn "boot/vmlinuz-$OLD" "$R/vmlinuz.old"
 ln -sfn "boot/initrd.img-$OLD" "$R/initrd.img.old"
 
-if [ -f "$R/etc/default/kexec" ]; then
+# (Debian 13's kexec-tools has no LOAD_KEXEC any more: it never loads on its own.)
+if grep -q '^LOAD_KEXEC=' "$R/etc/default/kexec" 2>/dev/null; then
     sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=false/' "$R/etc/default/kexec"
     grep -qx 'LOAD_KEXEC=false' "$R/etc/default/kexec" || die "cannot set LOAD_KEXEC=false"
 fi

@@ -1,7 +1,8 @@
 """Fixtures for the QEMU guest tests (marked ``vm``).
 
-* ``systemd_image``, ``sysv_image``, ``redhat_image``: session-scoped cached images
-  (built with mmdebstrap on first use, ~40 s each).
+* ``systemd_image``, ``sysv_image``, ``redhat_image`` (Debian 12), ``trixie_image``
+  (Debian 13, systemd 257): session-scoped cached images (built with mmdebstrap on first
+  use, ~40 s each).
 * ``project_disk``: the working tree's ``src/`` on a small ext4 disk, built once per
   session; guests mount it read-only at ``/opt/fastreboot``.
 * ``guest_factory``: starts :class:`harness.Guest` objects in the test's tmp dir and
@@ -101,6 +102,11 @@ def sysv_image() -> GuestImage:
 @pytest.fixture(scope="session")
 def redhat_image() -> GuestImage:
     return _image("redhat")
+
+
+@pytest.fixture(scope="session")
+def trixie_image() -> GuestImage:
+    return _image("trixie")
 
 
 @pytest.fixture(scope="session")
