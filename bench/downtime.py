@@ -1,11 +1,13 @@
 """Reboot downtime benchmark: fastreboot against the other ways to reboot, in QEMU guests.
 
 ``python3 -m bench.downtime`` (or ``bench/run``) boots the harness's "systemd" image
-(Debian 12, systemd 252) and, round after round, alternates the methods
+(Debian 12, systemd 252; ``--image trixie``: Debian 13, systemd 257) and, round after
+round, alternates the methods
 (A B C D E A B C D E ...):
 
 * A ``fastreboot reboot --yes``
-* B Debian's kexec-tools: ``LOAD_KEXEC=true`` and a plain ``reboot``
+* B Debian's kexec-tools: ``LOAD_KEXEC=true`` and a plain ``reboot`` (Debian 12); on
+  Debian 13 Bt: ``kexec-load-kernel && reboot``
 * C by hand: ``kexec -l /vmlinuz --initrd=/initrd.img --reuse-cmdline && systemctl kexec``
 * D cold reboot through SeaBIOS (``systemctl reboot``; QEMU allowed to reset)
 * E cold reboot through UEFI (OVMF; ``systemctl reboot``)
@@ -87,6 +89,10 @@ METHODS: dict[str, Method] = {
             ),
             expect=None,
         ),
+        # Debian 13's own path (kexec-tools 2.0.27+ dropped LOAD_KEXEC and its init
+        # scripts; systemd >= 254 kexecs a loaded kernel on reboot, through logind).
+        Method("Bt", "Debian 13 kexec-tools: kexec-load-kernel && reboot",
+               "kexec-load-kernel && reboot"),
         Method("C", "kexec -l … --reuse-cmdline && systemctl kexec",
                KEXEC_BY_HAND.format(opts="-l")),
         Method("D", "cold: systemctl reboot, SeaBIOS", "systemctl reboot", expect="firmware"),
@@ -101,7 +107,18 @@ METHODS: dict[str, Method] = {
                KEXEC_BY_HAND.format(opts="-l -i")),
     )
 }
-DEFAULT_METHODS = ("A", "As", "P", "B", "C", "D", "E")
+#: The default methods per image: B is Debian 12's LOAD_KEXEC, Bt Debian 13's path.
+DEFAULT_METHODS = {
+    "systemd": ("A", "As", "P", "B", "C", "D", "E"),
+    "trixie": ("A", "As", "P", "Bt", "C", "D", "E"),
+}
+#: Untimed, in every fresh guest before anything else: the trixie guest's Python (3.13)
+#: cannot use the project disk's 3.11 bytecode and compiles its own into a cache, as
+#: Debian's py3compile would have at install time.
+GUEST_SETUP = {
+    "trixie": ("PYTHONPYCACHEPREFIX=/var/cache/fastreboot/pycache "
+               "python3 -m compileall -q /opt/fastreboot/src",),
+}
 
 
 # ------------------------------------------------------------------------ environment
@@ -143,6 +160,8 @@ def environment(image: GuestImage, accel: str, boot_kernel: str) -> dict[str, An
         "ovmf": _dpkg_version("ovmf"),
         "guest": {
             "image": image.disk.parent.name,
+            "debian": {"bookworm": "Debian 12", "trixie": "Debian 13"}.get(
+                image.meta.get("suite", ""), image.meta.get("suite", "")),
             "kernels": {"old": image.old_version, "new": image.new_version},
             "boot_kernel": boot_kernel,
             "systemd": packages.get("systemd", ""),
@@ -244,7 +263,7 @@ def measure(
             "firmware_and_load": round(first.host_time - first.uptime - guest.started_at, 3),
         }
         record["cold_boot"]["clock"] = guest.run(CLOCK_INFO, check=False).output.splitlines()
-        for command in method.prepare:
+        for command in (*GUEST_SETUP.get(image.variant, ()), *method.prepare):
             guest.run(command)
         if method.restart_after_prepare:
             guest.send("systemctl poweroff")
@@ -373,6 +392,8 @@ def guest_timings(image: GuestImage, disk: Path, workdir: Path, name: str) -> di
     try:
         guest.start()
         guest.wait_ready(timeout=400)
+        for command in GUEST_SETUP.get(image.variant, ()):
+            guest.run(command, timeout=300)
         guest.run("sync")
         time.sleep(3)
         result["pyc_files"] = int(guest.run(
@@ -425,9 +446,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m bench.downtime", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="rounds (each runs every method)")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help=f"comma-separated, of {','.join(METHODS)} (default %(default)s)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--image", choices=tuple(DEFAULT_METHODS), default="systemd",
+                        help="guest image: Debian 12 (systemd 252) or Debian 13 (systemd 257)")
+    parser.add_argument("--methods", default=None,
+                        help=f"comma-separated, of {','.join(METHODS)} (default: "
+                             + "; ".join(f"{k}: {','.join(v)}" for k, v in DEFAULT_METHODS.items())
+                             + ")")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results directory (default bench/results, for trixie "
+                             "bench/results/trixie)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="guest work dirs and console logs (default artifacts/bench/DATE)")
     parser.add_argument("--kernel", choices=("new", "old"), default="new",
@@ -449,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import report
 
+    if args.out is None:
+        args.out = RESULTS if args.image == "systemd" else RESULTS / args.image
+    if args.methods is None:
+        args.methods = ",".join(DEFAULT_METHODS[args.image])
     if args.report_only:
         report.write(json.loads((args.out / "raw.json").read_text()), args.out)
         return 0
@@ -458,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
 
     t_start = time.monotonic()
-    image = build_image("systemd")
+    image = build_image(args.image)
     booted = bench_image(image, args.kernel, workdir)
     accel = select_accel(booted.boot_kernel)
     raw: dict[str, Any] = {

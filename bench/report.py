@@ -72,7 +72,8 @@ def markdown(raw: dict[str, Any]) -> str:
         f"{env['host']['memory_gib']} GiB, Linux {env['host']['kernel']}",
         f"- QEMU: {env['qemu']}, accelerator **{env['accel']}** (2 vCPUs, 1 GiB, q35), "
         f"SeaBIOS {env['seabios']}, OVMF {env['ovmf']}",
-        f"- guest: Debian 12 image `{env['guest']['image']}`, systemd {env['guest']['systemd']}, "
+        f"- guest: {env['guest'].get('debian', 'Debian 12')} image `{env['guest']['image']}`, "
+        f"systemd {env['guest']['systemd']}, "
         f"kexec-tools {env['guest']['kexec_tools']}, python3 {env['guest']['python3']}; kernels "
         f"{env['guest']['kernels']['old']} (old) / {env['guest']['kernels']['new']} (new); "
         f"QEMU boots `{env['guest']['boot_kernel']}` and every method comes back to it",
@@ -132,7 +133,7 @@ def markdown(raw: dict[str, Any]) -> str:
             total = _median_total(by.get(key, []))
             if key in FASTREBOOT_METHODS or not (total and ours_total):
                 continue
-            target = "≤ 1.00" if key in ("B", "C") else "report"
+            target = "≤ 1.00" if key in ("B", "Bt", "C") else "report"
             verdict = ""
             if target != "report":
                 verdict = " ✓" if ours_total / total <= 1.0 else " ✗"
@@ -267,7 +268,8 @@ def chart(raw: dict[str, Any], path: Path) -> None:
                   "(bars: median of each phase; the medians need not add up to the median "
                   "downtime)", fontsize=8)
     ax.set_xlim(0, max(max(_values(by[k], "total")) for k in keys) * 1.12)
-    ax.set_title(f"Reboot downtime, Debian 12 guest under QEMU {env['accel'].upper()} "
+    debian = env["guest"].get("debian", "Debian 12")
+    ax.set_title(f"Reboot downtime, {debian} guest under QEMU {env['accel'].upper()} "
                  f"({env['date']}, {raw['settings']['rounds']} rounds)", fontsize=10)
     fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.12 + 0.2 / len(keys), 1, 1))
