@@ -83,7 +83,7 @@ def reboot_in_progress(effects: Effects) -> bool:
     loaded (whoever loaded it chose it; Debian's kexec-load does the same). fastreboot's own
     automatic preload is planned again, for a reboot and for a kexec alike: it may be stale
     (a kernel installed since), and when a kernel is loaded systemd turns `reboot` (and from
-    254 on `systemctl reboot`) into a kexec.
+    254 on, through logind, `systemctl reboot`) into a kexec.
     """
     root = effects.root
     if automatic_load_refused(root):

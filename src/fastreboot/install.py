@@ -85,7 +85,8 @@ def _remove_preload(effects: Effects) -> list[str]:
     effects.remove_file(units.PRELOAD_UNIT)
     effects.remove_file(units.PRELOAD_PATH_UNIT)
     if staged.preloaded(effects.root) is not None:
-        # A loaded kernel turns `reboot` into a kexec (and `systemctl reboot` from 254 on).
+        # A loaded kernel turns `reboot` into a kexec (and `systemctl reboot` from 254 on,
+        # through logind).
         unload(effects)
     return [units.PRELOAD_UNIT, units.PRELOAD_PATH_UNIT]
 

@@ -3,7 +3,8 @@
 - fastreboot-record.service completes the downtime record in the next boot.
 - fastreboot-auto-load.service (enable) loads the planned kernel when a reboot stops it,
   before file systems are unmounted; the system-shutdown hook then jumps instead of the
-  firmware reboot at the very end (before 254, `systemctl reboot` never kexecs by itself).
+  firmware reboot at the very end (systemd 252's `systemctl reboot` never kexecs by itself;
+  from 254 on it does only through logind, i.e. with the system bus up).
 - fastreboot-preload.service (enable --preload) loads it after boot already, at idle
   priority, and fastreboot-preload.path loads again when a kernel, the boot loader's
   configuration or the kexec configuration changes; a reboot then only checks the plan.
