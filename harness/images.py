@@ -78,12 +78,9 @@ TRIXIE = _Release(
 )
 _RELEASES = {"systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE}
 
-SUITE = BOOKWORM.suite
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
 OLD_KERNEL_VERSION = BOOKWORM.old_version
 NEW_KERNEL_VERSION = BOOKWORM.new_version
-OLD_KERNEL_PACKAGE = BOOKWORM.old_package
-NEW_KERNEL_PACKAGE = BOOKWORM.new_package
 
 ROOT_ARG = "root=/dev/vda"
 #: What follows root= on every guest's kernel command line (QEMU -append, BLS entries).
