@@ -13,6 +13,10 @@ from pathlib import Path
 
 from fastreboot import sysroot
 
+TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 CAP_SYS_BOOT = 22
 
 
@@ -85,10 +89,7 @@ def boot_id(root: Path) -> str | None:
 def systemd_version(root: Path) -> int | None:
     """systemd's version from its shared library's file name (libsystemd-shared-252.so),
     in /usr/lib/systemd or, from Debian 13 on, the multiarch /usr/lib/<triplet>/systemd."""
-    for directory in (
-        *(root / libdir for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd")),
-        *root.glob("usr/lib/*-linux-*/systemd"),
-    ):
+    for directory in _systemd_libdirs(root):
         if not directory.is_dir():
             continue
         for entry in directory.iterdir():
@@ -96,6 +97,14 @@ def systemd_version(root: Path) -> int | None:
             if match:
                 return int(match.group(1))
     return None
+
+
+def _systemd_libdirs(root: Path) -> Iterator[Path]:
+    # Lazily: the multiarch glob lists /usr/lib, which a plan need not pay for when the
+    # library sits in the classic place.
+    for libdir in ("usr/lib/systemd", "lib/systemd", "usr/lib64/systemd"):
+        yield root / libdir
+    yield from root.glob("usr/lib/*-linux-*/systemd")
 
 
 SYSTEM_BUS_SOCKET = "/run/dbus/system_bus_socket"
@@ -109,7 +118,7 @@ def system_bus_live(root: Path) -> bool:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(1.0)
         try:
-            sock.connect(str(root / SYSTEM_BUS_SOCKET.lstrip("/")))
+            sock.connect(str(sysroot.host_path(root, SYSTEM_BUS_SOCKET)))
         except OSError:
             return False
     return True
