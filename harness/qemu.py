@@ -252,6 +252,7 @@ class Guest:
         self.current: ReadyInfo | None = None
         #: Host monotonic time QEMU was last let run (after QMP connected), or None.
         self.started_at: float | None = None
+        self.accel: str | None = None  # "kvm" or "tcg", once started
 
         self._cond = threading.Condition()
         self._chunks: list[str] = []  # console output, "\r" removed
@@ -355,7 +356,7 @@ class Guest:
             if not self.ovmf_vars.exists():
                 shutil.copyfile(OVMF_VARS, self.ovmf_vars)
         project_disk = self.project_disk or session_project_disk()
-        accel = select_accel(self.image.boot_kernel)
+        accel = self.accel = select_accel(self.image.boot_kernel)
         # A short path: unix socket paths are limited to 108 bytes.
         self._qmp_dir = Path(tempfile.mkdtemp(prefix="frqmp-"))
         qmp_socket = self._qmp_dir / "qmp.sock"

@@ -13,7 +13,7 @@ from dataclasses import replace
 from fastreboot import initsystem, log, staged, sysroot
 from fastreboot.checks import Check
 from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
-from fastreboot.errors import KexecError, KexecUnsupported, PreflightError
+from fastreboot.errors import KexecError, KexecRefused, PreflightError
 from fastreboot.plan import Plan
 from fastreboot.run import CommandError
 from fastreboot.sysinfo import read_system_info
@@ -75,6 +75,30 @@ def _kexec_tools_load(
         raise KexecError(f"kexec-tools could not load {kernel}: {error.message}") from error
 
 
+def _load_once(
+    effects: Effects,
+    kernel: str,
+    initrds: Sequence[str],
+    cmdline: str,
+    method: LoadMethod,
+    *,
+    crash: bool,
+    extra_args: Sequence[str],
+) -> None:
+    if method is LoadMethod.FILE and not extra_args:
+        effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
+        return
+    _kexec_tools_load(
+        effects,
+        kernel,
+        initrds,
+        cmdline,
+        crash=crash,
+        file_syscall=method is LoadMethod.FILE,
+        extra_args=extra_args,
+    )
+
+
 def load_kernel(
     effects: Effects,
     kernel: str,
@@ -84,42 +108,31 @@ def load_kernel(
     *,
     crash: bool = False,
     extra_args: Sequence[str] = (),
-    file_fallback: bool = False,
+    fallback: bool = False,
 ) -> LoadMethod:
     """Load; returns the method that worked.
 
-    kexec_file_load falls back to kexec-tools' kexec_load where the kernel lacks it (ENOSYS);
-    with ``file_fallback`` a refused or failed kexec_load is retried with kexec_file_load
-    (lockdown and IMA refuse kexec_load but may accept a signed kernel through the file call).
+    With ``fallback`` the other call takes over when the chosen one fails: lockdown and IMA
+    refuse kexec_load but may accept a signed kernel through kexec_file_load; a kernel
+    without kexec_file_load, or without a file loader for this image, still takes
+    kexec_load. A policy refusal of kexec_file_load (``KexecRefused``: a signature the
+    kernel does not trust) is final: kexec_load must not go around it.
     """
-    if method is LoadMethod.FILE and not extra_args:
-        try:
-            effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
-            return LoadMethod.FILE
-        except KexecUnsupported:
-            if effects.which("kexec") is None:
-                raise
     try:
-        _kexec_tools_load(
-            effects,
-            kernel,
-            initrds,
-            cmdline,
-            crash=crash,
-            file_syscall=method is LoadMethod.FILE,
-            extra_args=extra_args,
-        )
+        _load_once(effects, kernel, initrds, cmdline, method, crash=crash, extra_args=extra_args)
+        return method
     except KexecError as error:
-        if not (file_fallback and method is LoadMethod.LEGACY and not extra_args):
+        refused = method is LoadMethod.FILE and isinstance(error, KexecRefused)
+        if not fallback or extra_args or refused:
             raise
-        log.debug(f"{error.message}; trying kexec_file_load")
+        other = LoadMethod.LEGACY if method is LoadMethod.FILE else LoadMethod.FILE
+        log.debug(f"{error.message}; trying {other}")
         try:
-            effects.kexec_file_load(kernel, initrds, cmdline, crash=crash)
+            _load_once(effects, kernel, initrds, cmdline, other, crash=crash, extra_args=())
         except KexecError as second:
             message = f"{second.message} (before that, {error.message})"
             raise KexecError(message, second.hint) from second
-        return LoadMethod.FILE
-    return LoadMethod.FILE if method is LoadMethod.FILE else LoadMethod.LEGACY
+        return other
 
 
 def _verify_loaded(effects: Effects, *, crash: bool) -> None:
@@ -146,7 +159,7 @@ def load(plan: Plan, effects: Effects, *, origin: str = staged.COMMAND) -> LoadM
         plan.initrds,
         plan.cmdline,
         plan.load_method,
-        file_fallback=plan.load_fallback,
+        fallback=plan.load_fallback,
     )
     _verify_loaded(effects, crash=False)
     loaded = staged.describe_load(

@@ -13,7 +13,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastreboot.errors import FastrebootError, KexecError, KexecUnsupported, PermissionError_
+from fastreboot.errors import (
+    FastrebootError,
+    KexecError,
+    KexecRefused,
+    KexecUnsupported,
+    PermissionError_,
+)
 from fastreboot.run import run
 
 # The protocol exists for the type checker only: importing typing costs ~30 ms of start-up
@@ -57,6 +63,11 @@ if TYPE_CHECKING:
 
 FORBID_ENV = "FASTREBOOT_FORBID_HOST_EFFECTS"
 SBIN_DIRS = ("/usr/sbin", "/sbin")
+#: kexec_file_load's answers that are a policy decision, not an inability: lockdown, no
+#: permission, a signature missing or not trusted.
+POLICY_ERRNOS = frozenset(
+    (errno.EPERM, errno.EACCES, errno.EKEYREJECTED, errno.ENOKEY, errno.EBADMSG)
+)
 
 
 class HostEffects:
@@ -90,7 +101,11 @@ class HostEffects:
                 initrd_fd = syscalls.memfd_with(list(initrds))
             syscalls.kexec_file_load(kernel_fd, initrd_fd, cmdline, crash=crash)
         except OSError as error:
-            kind = KexecUnsupported if error.errno == errno.ENOSYS else KexecError
+            kind = KexecError
+            if error.errno == errno.ENOSYS:
+                kind = KexecUnsupported
+            elif error.errno in POLICY_ERRNOS:
+                kind = KexecRefused
             raise kind(
                 f"kexec_file_load of {kernel} failed: "
                 + syscalls.explain_kexec_errno(error.errno or 0, lockdown=_lockdown())

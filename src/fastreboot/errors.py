@@ -76,3 +76,8 @@ class Cancelled(FastrebootError):
 
 class KexecUnsupported(KexecError):
     """The running kernel lacks the requested kexec interface (ENOSYS)."""
+
+
+class KexecRefused(KexecError):
+    """The kernel refused the image on policy: a signature it does not trust, lockdown,
+    no permission. The other load call must not be tried behind the administrator's back."""

@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastreboot.errors import KexecError, KexecUnsupported
+from fastreboot.errors import KexecError, KexecRefused, KexecUnsupported
 
 
 class RecordingEffects:
@@ -24,7 +24,7 @@ class RecordingEffects:
         self.root = root
         self.calls: list[tuple[object, ...]] = []
         self.commands = set(commands)
-        self.fail_load = fail_load  # None, "unsupported" or "rejected"
+        self.fail_load = fail_load  # None, "unsupported", "rejected" (policy) or "failed"
         self.fail_commands = set(fail_commands)
         self.stdout = dict(stdout or {})  # "systemctl list-jobs" -> what it prints
 
@@ -38,7 +38,10 @@ class RecordingEffects:
         if self.fail_load == "unsupported":
             raise KexecUnsupported("kexec_file_load: the running kernel has no support for it")
         if self.fail_load == "rejected":
-            raise KexecError("kexec_file_load failed: refused by kernel lockdown (integrity)")
+            raise KexecRefused("kexec_file_load failed: refused by kernel lockdown (integrity)")
+        if self.fail_load == "failed":
+            raise KexecError("kexec_file_load failed: the running kernel does not accept this "
+                             "image format (not a bootable kernel?)")
         self._flag(crash).write_text("1\n")
 
     def kexec_unload(self, *, crash: bool) -> None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from tests.unit.fakes import RecordingEffects
-from tests.unit.sysroots import NEW, debian_systemd
+from tests.unit.sysroots import NEW, TCG_CPU, Sysroot, cpuinfo, debian_systemd
 
 WITH_KEXEC = ("systemctl", "kexec", "grub-editenv")
 STATE = "run/fastreboot/loaded.json"
@@ -20,8 +20,22 @@ def debian_with_kexec_tools(root: Path) -> Path:
     return root
 
 
+def loads(fake: RecordingEffects) -> list[str]:
+    """Every load of a kexec kernel, through either system call."""
+    return [
+        name for name in fake.names()
+        if name.startswith("run kexec -l") or name == "kexec_file_load"
+    ]
+
+
 def kexec_tools_loads(fake: RecordingEffects) -> list[str]:
     return [name for name in fake.names() if name.startswith("run kexec -l")]
+
+
+def on_emulated_cpu(root: Path) -> Path:
+    """The machine runs on QEMU's TCG, where fastreboot prefers kexec_load."""
+    Sysroot(root).write("/proc/cpuinfo", cpuinfo(TCG_CPU))
+    return root
 
 
 def touch_kernel(machine: Path) -> None:

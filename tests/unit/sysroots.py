@@ -72,6 +72,19 @@ class Sysroot:
         self.write(path, value + "\n")
 
 
+def cpuinfo(model: str, cpus: int = 2) -> str:
+    """/proc/cpuinfo as x86 Linux writes it, one block per CPU."""
+    return "".join(
+        f"processor\t: {n}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
+        f"model name\t: {model}\nflags\t\t: fpu sse2 ssse3 avx2 sha_ni\n\n"
+        for n in range(cpus)
+    )
+
+
+#: QEMU's TCG under -cpu max (the test guests here).
+TCG_CPU = "QEMU TCG CPU version 2.5+"
+
+
 def debian_systemd(root: Path, *, links: bool = True) -> Sysroot:
     """A running Debian 12 machine with systemd, two kernels, the older one running."""
     sysroot = Sysroot(root)
@@ -88,6 +101,7 @@ def debian_systemd(root: Path, *, links: bool = True) -> Sysroot:
     sysroot.set("/proc/sys/kernel/kexec_load_disabled", "0")
     sysroot.set("/sys/kernel/security/lockdown", "[none] integrity confidentiality")
     sysroot.set("/proc/sys/kernel/arch", "x86_64")
+    sysroot.write("/proc/cpuinfo", cpuinfo("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"))
     sysroot.set("/proc/sys/kernel/random/boot_id", "4a4e2f2e-0000-4000-8000-000000000001")
     sysroot.write("/proc/self/status", f"Name:\tfastreboot\nCapEff:\t{ALL_CAPS}\n")
     sysroot.set("/proc/1/comm", "systemd")

@@ -118,10 +118,13 @@ def test_preflight_error_blocks_load(machine: Path, capsys: pytest.CaptureFixtur
     assert f"initrd /boot/initrd.img-{NEW} does not exist" in err
 
 
-def test_load_falls_back_to_kexec_load_when_file_interface_missing(machine: Path) -> None:
-    fake = RecordingEffects(machine, commands=["kexec", "systemctl"], fail_load="unsupported")
-    assert run_cli(["load", "--root", str(machine)], fake) == 0
-    assert fake.names()[1].startswith(f"run kexec -l -s /boot/vmlinuz-{NEW} --initrd=")
+def test_no_file_interface_and_no_kexec_tools_is_exit_7(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, commands=["systemctl"], fail_load="unsupported")
+    assert run_cli(["load", "--root", str(machine)], fake) == 7
+    assert "no support" in capsys.readouterr().err
+    assert fake.names() == ["kexec_file_load"]
 
 
 def test_load_rejected_is_exit_7_and_nothing_loaded(

@@ -9,6 +9,7 @@ import pytest
 
 from fastreboot.config import LoadMethod
 from fastreboot.plan import Options, make_plan
+from fastreboot.sysinfo import emulated_cpu, read_system_info
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.staging import (
@@ -16,9 +17,11 @@ from tests.unit.staging import (
     WITH_KEXEC,
     debian_with_kexec_tools,
     kexec_tools_loads,
+    loads,
+    on_emulated_cpu,
     touch_kernel,
 )
-from tests.unit.sysroots import NEW, Sysroot
+from tests.unit.sysroots import NEW, Sysroot, cpuinfo
 
 
 @pytest.fixture
@@ -29,10 +32,39 @@ def machine(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------- which system call
 
 
-def test_kexec_load_through_kexec_tools_where_nothing_needs_the_file_call(machine: Path) -> None:
+def test_the_file_call_on_a_real_cpu_with_kexec_load_behind_it(machine: Path) -> None:
     plan = make_plan(machine, Options())
-    assert plan.load_method is LoadMethod.LEGACY
+    assert plan.load_method is LoadMethod.FILE
+    assert "SHA-256 instructions" in plan.load_why
     assert plan.load_fallback
+
+
+def test_kexec_load_on_an_emulated_cpu(machine: Path) -> None:
+    plan = make_plan(on_emulated_cpu(machine), Options())
+    assert plan.load_method is LoadMethod.LEGACY
+    assert "emulated CPU (QEMU TCG CPU version 2.5+)" in plan.load_why
+    assert plan.load_fallback
+
+
+@pytest.mark.parametrize(
+    ("model", "emulated"),
+    [
+        ("QEMU TCG CPU version 2.5+", True),  # TCG, -cpu max
+        ("QEMU Virtual CPU version 2.5+", False),  # qemu64: KVM runs it on silicon too
+        ("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", False),
+        ("AMD EPYC 7763 64-Core Processor", False),
+    ],
+)
+def test_which_cpus_count_as_emulated(tmp_path: Path, model: str, emulated: bool) -> None:
+    Sysroot(tmp_path).write("/proc/cpuinfo", cpuinfo(model, cpus=64))
+    info = read_system_info(tmp_path)
+    assert info.cpu_model == model
+    assert emulated_cpu(info.cpu_model) is emulated
+
+
+def test_an_unreadable_cpuinfo_counts_as_a_real_cpu(machine: Path) -> None:
+    Sysroot(machine).remove("/proc/cpuinfo")
+    assert make_plan(machine, Options()).load_method is LoadMethod.FILE
 
 
 @pytest.mark.parametrize(
@@ -74,11 +106,44 @@ def test_an_explicit_method_is_kept_and_never_swapped(machine: Path) -> None:
     assert run_cli(["load", "--yes", "--load-method", "kexec_load", "--root", str(machine)],
                    fake) == 7
     assert "kexec_file_load" not in fake.names()
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="failed")
+    assert run_cli(["load", "--yes", "--load-method", "kexec_file_load", "--root",
+                    str(machine)], fake) == 7
+    assert kexec_tools_loads(fake) == []
+
+
+def test_a_file_call_that_cannot_take_the_image_falls_back_to_kexec_load(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="failed")
+    assert run_cli(["load", "--yes", "--debug", "--root", str(machine)], fake) == 0
+    assert "image format (not a bootable kernel?); trying kexec_load" in capsys.readouterr().err
+    assert fake.names()[:2] == ["kexec_file_load", kexec_tools_loads(fake)[0]]
+    assert kexec_tools_loads(fake)[0].startswith("run kexec -l -c ")
+    assert json.loads((machine / STATE).read_text())["method"] == "kexec_load"
+
+
+def test_a_kernel_without_the_file_call_gets_kexec_load(machine: Path) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="unsupported")
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
+    assert json.loads((machine / STATE).read_text())["method"] == "kexec_load"
+
+
+def test_a_signature_refusal_is_final(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The kernel's verdict on the image's signature: kexec_load must not go around it.
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="rejected")
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
+    assert "refused by kernel lockdown" in capsys.readouterr().err
+    assert kexec_tools_loads(fake) == []
+    assert not (machine / STATE).exists()
 
 
 def test_refused_kexec_load_falls_back_to_the_file_call(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    on_emulated_cpu(machine)
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
     assert run_cli(["load", "--yes", "--debug", "--root", str(machine)], fake) == 0
     assert "; trying kexec_file_load" in capsys.readouterr().err
@@ -89,6 +154,7 @@ def test_refused_kexec_load_falls_back_to_the_file_call(
 def test_both_refusals_are_reported(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    on_emulated_cpu(machine)
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"],
                             fail_load="rejected")
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
@@ -105,15 +171,15 @@ def test_load_then_reboot_does_not_load_again(
 ) -> None:
     fake = RecordingEffects(machine, commands=WITH_KEXEC)
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
-    assert len(kexec_tools_loads(fake)) == 1
+    assert len(loads(fake)) == 1
     state = json.loads((machine / STATE).read_text())
-    assert state["kernel"] == f"/boot/vmlinuz-{NEW}" and state["method"] == "kexec_load"
+    assert state["kernel"] == f"/boot/vmlinuz-{NEW}" and state["method"] == "kexec_file_load"
     capsys.readouterr()
 
     assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 0
     out = capsys.readouterr().out
     assert "load:     already loaded by fastreboot at" in out
-    assert len(kexec_tools_loads(fake)) == 1  # not loaded a second time
+    assert len(loads(fake)) == 1  # not loaded a second time
     assert fake.names()[-1] == "run systemctl kexec"
 
 
@@ -124,7 +190,7 @@ def staged_then(machine: Path, change: object, *reboot_args: str) -> int:
     assert callable(change)
     change(machine)
     assert run_cli(["reboot", "--yes", "--root", str(machine), *reboot_args], fake) == 0
-    return len(kexec_tools_loads(fake))
+    return len(loads(fake))
 
 
 def _replace_initrd(machine: Path) -> None:
@@ -169,5 +235,5 @@ def test_plan_json_says_what_is_already_loaded(
     capsys.readouterr()
     assert run_cli(["plan", "--json", "--root", str(machine)]) == 0
     plan = json.loads(capsys.readouterr().out)
-    assert plan["already_loaded"]["method"] == "kexec_load"
+    assert plan["already_loaded"]["method"] == "kexec_file_load"
     assert {c["name"]: c["level"] for c in plan["checks"]}["already-loaded"] == "ok"

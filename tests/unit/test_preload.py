@@ -17,7 +17,7 @@ from tests.unit.staging import (
     STATE,
     WITH_KEXEC,
     debian_with_kexec_tools,
-    kexec_tools_loads,
+    loads,
     touch_kernel,
 )
 from tests.unit.sysroots import Sysroot, debian_sysv
@@ -28,8 +28,8 @@ def machine(tmp_path: Path) -> Path:
     return debian_with_kexec_tools(tmp_path)
 
 
-def loads(fake: RecordingEffects) -> int:
-    return len(kexec_tools_loads(fake))
+def load_count(fake: RecordingEffects) -> int:
+    return len(loads(fake))
 
 
 def origin(machine: Path) -> str:
@@ -43,12 +43,12 @@ def preload(machine: Path, fake: RecordingEffects) -> None:
 def test_preload_loads_once_and_again_only_when_the_plan_changed(machine: Path) -> None:
     fake = RecordingEffects(machine, commands=WITH_KEXEC)
     preload(machine, fake)
-    assert loads(fake) == 1 and origin(machine) == "preload"
+    assert load_count(fake) == 1 and origin(machine) == "preload"
     preload(machine, fake)  # what fastreboot-preload.path does when nothing relevant changed
-    assert loads(fake) == 1
+    assert load_count(fake) == 1
     touch_kernel(machine)  # e.g. the package manager replaced the kernel
     preload(machine, fake)
-    assert loads(fake) == 2
+    assert load_count(fake) == 2
 
 
 @pytest.mark.parametrize("who", ["fastreboot load", "kexec -l by hand", "fastreboot cold"])
@@ -61,10 +61,10 @@ def test_preload_leaves_a_chosen_kernel_and_a_cold_request_alone(machine: Path, 
     else:
         (machine / "run/fastreboot").mkdir(parents=True)
         (machine / "run/fastreboot/cold").write_text("")
-    before = loads(fake)
+    before = load_count(fake)
     touch_kernel(machine)
     preload(machine, fake)
-    assert loads(fake) == before
+    assert load_count(fake) == before
 
 
 def test_a_reboot_refreshes_a_stale_preload_even_as_a_kexec(machine: Path) -> None:
@@ -76,12 +76,12 @@ def test_a_reboot_refreshes_a_stale_preload_even_as_a_kexec(machine: Path) -> No
         machine, commands=WITH_KEXEC, stdout={"systemctl list-jobs": KEXEC_JOBS}
     )
     assert run_cli(["load", "--yes", "--record", "--on-reboot", "--root", str(machine)], stop) == 0
-    assert loads(stop) == 1
+    assert load_count(stop) == 1
     fresh = RecordingEffects(
         machine, commands=WITH_KEXEC, stdout={"systemctl list-jobs": REBOOT_JOBS}
     )
     assert run_cli(["load", "--yes", "--on-reboot", "--root", str(machine)], fresh) == 0
-    assert loads(fresh) == 0  # up to date now: checked, not loaded again
+    assert load_count(fresh) == 0  # up to date now: checked, not loaded again
 
 
 def test_fastreboot_reboot_takes_over_a_preload_and_the_unit_then_keeps_out(
@@ -92,7 +92,7 @@ def test_fastreboot_reboot_takes_over_a_preload_and_the_unit_then_keeps_out(
     capsys.readouterr()
     assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 0
     assert "already loaded by fastreboot-preload at" in capsys.readouterr().out
-    assert loads(fake) == 1 and origin(machine) == "command"
+    assert load_count(fake) == 1 and origin(machine) == "command"
     # Its `systemctl kexec` stops fastreboot-auto-load.service: nothing more to do there.
     stop = RecordingEffects(
         machine, commands=WITH_KEXEC, stdout={"systemctl list-jobs": KEXEC_JOBS}
