@@ -98,6 +98,12 @@ METHODS: dict[str, Method] = {
         Method("D", "cold: systemctl reboot, SeaBIOS", "systemctl reboot", expect="firmware"),
         Method("E", "cold: systemctl reboot, UEFI (OVMF)", "systemctl reboot",
                firmware="ovmf", expect="firmware"),
+        # D and E with the disk bootloader a real server goes through after its firmware:
+        # GRUB (timeout 0) loads /vmlinuz and /initrd.img from the root disk.
+        Method("Dg", "cold: systemctl reboot, SeaBIOS, then GRUB from disk", "systemctl reboot",
+               firmware="grub-bios", expect="firmware"),
+        Method("Eg", "cold: systemctl reboot, UEFI (OVMF), then GRUB from disk",
+               "systemctl reboot", firmware="grub-uefi", expect="firmware"),
         # Analysis variants (not in the default set; --methods A,Al,Cs,Ci ...).
         Method("Af", "fastreboot reboot --yes, kexec_file_load",
                "fastreboot reboot --yes --load-method kexec_file_load"),
@@ -109,8 +115,8 @@ METHODS: dict[str, Method] = {
 }
 #: The default methods per image: B is Debian 12's LOAD_KEXEC, Bt Debian 13's path.
 DEFAULT_METHODS = {
-    "systemd": ("A", "As", "P", "B", "C", "D", "E"),
-    "trixie": ("A", "As", "P", "Bt", "C", "D", "E"),
+    "systemd": ("A", "As", "P", "B", "C", "D", "E", "Dg", "Eg"),
+    "trixie": ("A", "As", "P", "Bt", "C", "D", "E", "Dg", "Eg"),
 }
 #: Untimed, in every fresh guest before anything else: the trixie guest's Python (3.13)
 #: cannot use the project disk's 3.11 bytecode and compiles its own into a cache, as

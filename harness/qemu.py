@@ -45,13 +45,19 @@ from typing import IO, Any, Protocol, TypeVar
 from qemu.qmp import QMPClient
 from qemu.qmp.message import Message
 
+from harness import bootdisk
 from harness.accel import QEMU, accel_args, die_with_parent, select_accel
-from harness.images import CMDLINE_OPTIONS, GuestImage, session_project_disk
+from harness.images import CMDLINE_OPTIONS, ROOT_LABEL, GuestImage, session_project_disk
 
 _T = TypeVar("_T")
 
 #: Firmware a guest can boot through: QEMU's default BIOS (SeaBIOS) or UEFI (OVMF).
-FIRMWARES = ("direct", "ovmf")
+#: "direct": SeaBIOS with -kernel/-initrd (QEMU hands the kernel over, no disk bootloader);
+#: "ovmf": the same through UEFI; "grub-bios"/"grub-uefi": the firmware boots GRUB from a
+#: boot disk, and GRUB loads /vmlinuz from the root disk, as on a real machine
+#: (harness/bootdisk.py).
+FIRMWARES = ("direct", "ovmf", *bootdisk.KINDS)
+UEFI_FIRMWARES = ("ovmf", "grub-uefi")
 #: OVMF from Debian's ``ovmf`` package (4 MiB flash layout, no Secure Boot, no SMM needed).
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -306,7 +312,7 @@ class Guest:
 
     def firmware_args(self) -> list[str]:
         """QEMU arguments selecting the firmware (none for QEMU's default SeaBIOS)."""
-        if self.firmware == "ovmf":
+        if self.firmware in UEFI_FIRMWARES:
             return [
                 "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
                 "-drive", f"if=pflash,format=raw,unit=1,file={self.ovmf_vars}",
@@ -329,12 +335,35 @@ class Guest:
             "-S",
             "-serial", "stdio",
             "-qmp", f"unix:{qmp_socket},server=on,wait=off",
-            "-kernel", str(self.image.boot_kernel),
-            "-initrd", str(self.image.boot_initrd),
-            "-append", self.kernel_cmdline(),
-            "-drive", f"file={self.overlay},if=virtio,format=qcow2",
-            "-drive", f"file={project_disk},if=virtio,format=raw,readonly=on",
+            *self.boot_args(project_disk),
             "-device", "virtio-rng-pci",
+        ]
+
+    @property
+    def boot_disk(self) -> Path:
+        return self.workdir / "grub-boot.img"
+
+    def boot_args(self, project_disk: Path) -> list[str]:
+        """The kernel for -kernel and the disks, or the disks with GRUB's boot disk first in
+        the firmware's boot order. The root disk is /dev/vda, the project disk /dev/vdb."""
+        project = f"file={project_disk},format=raw,readonly=on"
+        if self.firmware not in bootdisk.KINDS:
+            return [
+                "-kernel", str(self.image.boot_kernel),
+                "-initrd", str(self.image.boot_initrd),
+                "-append", self.kernel_cmdline(),
+                "-drive", f"file={self.overlay},if=virtio,format=qcow2",
+                "-drive", f"{project},if=virtio",
+            ]
+        # All three as -device, in this order: QEMU creates if=virtio disks after them,
+        # which would make the project disk /dev/vdc.
+        return [
+            "-drive", f"file={self.overlay},if=none,id=root,format=qcow2",
+            "-device", "virtio-blk-pci,drive=root,bootindex=1",
+            "-drive", f"{project},if=none,id=project",
+            "-device", "virtio-blk-pci,drive=project",
+            "-drive", f"file={self.boot_disk},if=none,id=grub,format=raw,readonly=on",
+            "-device", "virtio-blk-pci,drive=grub,bootindex=0",
         ]
 
     def start(self) -> None:
@@ -349,12 +378,14 @@ class Guest:
                  "-b", str(self.image.disk), str(self.overlay)],
                 check=True, stdin=subprocess.DEVNULL, timeout=60,
             )
-        if self.firmware == "ovmf":
+        if self.firmware in UEFI_FIRMWARES:
             for path in (OVMF_CODE, OVMF_VARS):
                 if not path.is_file():
                     raise GuestError(f"{path} is missing (apt-get install ovmf)")
             if not self.ovmf_vars.exists():
                 shutil.copyfile(OVMF_VARS, self.ovmf_vars)
+        if self.firmware in bootdisk.KINDS:
+            bootdisk.build(self.boot_disk, self.firmware, ROOT_LABEL, self.kernel_cmdline())
         project_disk = self.project_disk or session_project_disk()
         accel = self.accel = select_accel(self.image.boot_kernel)
         # A short path: unix socket paths are limited to 108 bytes.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from harness import CommandFailed, Guest, GuestExited, GuestFactory, GuestImage
+from harness.images import PROJECT_LABEL
 
 pytestmark = pytest.mark.vm
 
@@ -21,8 +22,11 @@ BOOT_TIMEOUT = 300.0
 Timings = Callable[[str, float], None]
 
 
-def _boot(factory: GuestFactory, image: GuestImage, name: str, timings: Timings) -> Guest:
-    guest = factory(image, name=name)
+def _boot(
+    factory: GuestFactory, image: GuestImage, name: str, timings: Timings,
+    *, firmware: str = "direct", allow_reset: bool = False,
+) -> Guest:
+    guest = factory(image, name=name, firmware=firmware, allow_reset=allow_reset)
     ready = guest.wait_ready(timeout=BOOT_TIMEOUT)
     assert guest.started_at is not None
     assert ready.shell_time is not None
@@ -198,3 +202,30 @@ def test_sysv_runlevel_6_kexecs_as_notes_say(
     assert _lines(guest, "cat /var/lib/victim/records") == [
         f"stopped boot_id={first.boot_id}", f"stopped boot_id={second.boot_id}"
     ]
+
+
+@pytest.mark.parametrize("firmware", ["grub-bios", "grub-uefi"])
+def test_grub_boot_disk_boots_vmlinuz_and_again_after_a_firmware_reset(
+    firmware: str, systemd_image: GuestImage, guest_factory: GuestFactory, timings: Timings
+) -> None:
+    # The bench's firmware reboots through a disk bootloader, as a real server's: the
+    # firmware starts GRUB, GRUB loads /vmlinuz (the newer kernel) from the root disk.
+    image = systemd_image
+    guest = _boot(guest_factory, image, firmware, timings, firmware=firmware,
+                  allow_reset=True)
+    first = guest.current
+    assert first is not None and first.kernel == image.new_version
+    cmdline = guest.run("cat /proc/cmdline").output.split()
+    assert cmdline[0] == "BOOT_IMAGE=/vmlinuz" and image.root_arg in cmdline
+    # The disks keep their names: the boot disk comes after the root and project disks.
+    assert _lines(guest, "findmnt -no SOURCE /") == ["/dev/vda"]
+    assert _lines(guest, f"readlink -f /dev/disk/by-label/{PROJECT_LABEL}") == ["/dev/vdb"]
+    assert any("GRUB: booting /vmlinuz" in line for _, line in guest.console_lines)
+
+    sent = guest.send("systemctl reboot")
+    second = guest.wait_reboot(timeout=BOOT_TIMEOUT)
+    timings(f"{firmware}: `systemctl reboot` sent -> READY", second.host_time - sent)
+    assert any(e.name == "RESET" for e in guest.resets), "no firmware reset seen"
+    assert second.boot_id != first.boot_id and second.kernel == image.new_version
+    grub_lines = [line for _, line in guest.console_lines if "GRUB: booting /vmlinuz" in line]
+    assert len(grub_lines) == 2, "GRUB did not run again after the reset"
