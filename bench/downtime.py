@@ -164,6 +164,7 @@ def environment(image: GuestImage, accel: str, boot_kernel: str) -> dict[str, An
         "qemu": _cmd([QEMU, "--version"]).splitlines()[0] if _cmd([QEMU, "--version"]) else "",
         "seabios": _dpkg_version("seabios"),
         "ovmf": _dpkg_version("ovmf"),
+        "grub": _dpkg_version("grub-pc-bin"),  # Dg/Eg's boot disk (grub-efi-amd64-bin alike)
         "guest": {
             "image": image.disk.parent.name,
             "debian": {"bookworm": "Debian 12", "trixie": "Debian 13"}.get(

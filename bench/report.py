@@ -71,12 +71,15 @@ def markdown(raw: dict[str, Any]) -> str:
         f"- host: {env['host']['nproc']} CPUs ({env['host']['cpu']}), "
         f"{env['host']['memory_gib']} GiB, Linux {env['host']['kernel']}",
         f"- QEMU: {env['qemu']}, accelerator **{env['accel']}** (2 vCPUs, 1 GiB, q35), "
-        f"SeaBIOS {env['seabios']}, OVMF {env['ovmf']}",
+        f"SeaBIOS {env['seabios']}, OVMF {env['ovmf']}"
+        + (f", GRUB {env['grub']}" if env.get("grub") else ""),
         f"- guest: {env['guest'].get('debian', 'Debian 12')} image `{env['guest']['image']}`, "
         f"systemd {env['guest']['systemd']}, "
         f"kexec-tools {env['guest']['kexec_tools']}, python3 {env['guest']['python3']}; kernels "
         f"{env['guest']['kernels']['old']} (old) / {env['guest']['kernels']['new']} (new); "
-        f"QEMU boots `{env['guest']['boot_kernel']}` and every method comes back to it",
+        f"QEMU boots `{env['guest']['boot_kernel']}` and every method comes back to it"
+        + (" (Dg, Eg: GRUB loads it from the disk as `/vmlinuz`)"
+           if {"Dg", "Eg"} & set(raw["settings"]["methods"]) else ""),
         f"- fastreboot {env['fastreboot']['version']}, commit {env['fastreboot']['commit']}",
         f"- {rounds} rounds, methods alternated "
         f"({' '.join(raw['settings']['methods'])} {' '.join(raw['settings']['methods'])} …), "
