@@ -274,9 +274,8 @@ def _load_method(
     # instructions (SHA-NI, AVX2, ARMv8 CE), kexec-tools in plain C. For the 69 MB the test
     # guest hashes (kernel with its decompression room, initrd), on a Xeon with SHA-NI:
     # 0.036 s with SHA-NI (OpenSSL's), 0.192 s with kexec-tools' sha256.c
-    # (bench/hash_speed.py). Under QEMU's TCG
-    # the SIMD code is translated and the order turns: kexec_file_load 2.9 s, kexec_load
-    # 1.1 s (bench/README.md).
+    # (bench/hash_speed.py). Under QEMU's TCG the SIMD code is translated and the order
+    # turns: kexec_file_load 2.9 s, kexec_load 1.1 s (bench/README.md).
     if emulated_cpu(info.cpu_model):
         return (
             LoadMethod.LEGACY,
