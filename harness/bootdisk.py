@@ -88,7 +88,7 @@ def _uefi_disk(dest: Path, work: Path, config: Path) -> None:
     efi = work / "BOOTX64.EFI"
     _mkimage("x86_64-efi", efi, config)
     dest.unlink(missing_ok=True)
-    image = f"{dest}"
+    image = str(dest)
     for argv in (
         ["mformat", "-i", image, "-C", "-T", str(ESP_SECTORS), "-h", "2", "-s", "16", "::"],
         ["mmd", "-i", image, "::/EFI", "::/EFI/BOOT"],

@@ -384,7 +384,8 @@ class Guest:
                     raise GuestError(f"{path} is missing (apt-get install ovmf)")
             if not self.ovmf_vars.exists():
                 shutil.copyfile(OVMF_VARS, self.ovmf_vars)
-        if self.firmware in bootdisk.KINDS:
+        if self.firmware in bootdisk.KINDS and not self.boot_disk.exists():
+            # Once per guest: start() after a firmware reset boots the same disks again.
             bootdisk.build(self.boot_disk, self.firmware, ROOT_LABEL, self.kernel_cmdline())
         project_disk = self.project_disk or session_project_disk()
         accel = self.accel = select_accel(self.image.boot_kernel)
