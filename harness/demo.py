@@ -8,12 +8,12 @@ long the guest was down, measured on the host from the console.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 from harness import Guest, build_image, build_project_disk
+from harness.guest_records import completed_record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             if guest.exited or guest.resets:
                 print("FAILED: the guest went through the firmware", file=sys.stderr)
                 return 1
-            record = json.loads(guest.run("fastreboot status --json").output)["records"][-1]
+            record = completed_record(guest)
             print(f"came back: Linux {after.kernel}, boot id {after.boot_id}")
             print("no firmware reset seen by QEMU (-no-reboot would have ended it)")
             print(f"downtime (host, command sent -> guest ready): {after.host_time - sent:.1f} s")

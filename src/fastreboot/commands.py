@@ -300,6 +300,7 @@ def cmd_record_boot(args: argparse.Namespace, factory: EffectsFactory | None, st
         args.root,
         **records.systemd_boot_times(effects),
         **records.journal_shutdown_facts(effects),
+        end_of_boot=True,
     )
     completed = records.complete(pending, facts)
     if completed is not pending:

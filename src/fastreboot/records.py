@@ -128,8 +128,9 @@ class BootFacts:
     wall_now: float
     uptime: float
     kernel_s: float | None  # kernel (+initrd) time until userspace started, if known
-    # Uptime when the default target was reached (services up), if known; else the boot
-    # counts as up when these facts were read, which is later (the unit runs after it).
+    # Uptime when the services were up (the default target reached), if known. Without it
+    # there is no downtime figure: a reading taken later (`fastreboot status` an hour
+    # into the boot, or the next reboot) would count all that time as downtime.
     up_s: float | None = None
     slowest_start: tuple[str, ...] = ()
     shutdown_s: float | None = None  # first stop job -> last journal line of the old boot
@@ -144,15 +145,21 @@ def read_boot_facts(
     slowest_start: tuple[str, ...] = (),
     shutdown_s: float | None = None,
     slowest_stop: tuple[str, ...] = (),
+    end_of_boot: bool = False,
 ) -> BootFacts:
-    uptime = sysroot.read_first_line(root, "/proc/uptime")
+    """*end_of_boot*: the caller is the record unit, which runs once the services are up;
+    if systemd did not say when that was, now is the best known moment."""
+    line = sysroot.read_first_line(root, "/proc/uptime")
+    uptime = float(line.split()[0]) if line else 0.0
+    if up_s is None and end_of_boot and uptime > 0:
+        up_s = uptime
     return BootFacts(
         boot_id=sysinfo.boot_id(root),
         release=sysroot.read_first_line(root, "/proc/sys/kernel/osrelease"),
         cmdline=sysroot.read_first_line(root, "/proc/cmdline"),
         via_kexec=booted_via_kexec(root),
         wall_now=time.time(),
-        uptime=float(uptime.split()[0]) if uptime else 0.0,
+        uptime=uptime,
         kernel_s=kernel_s,
         up_s=up_s,
         slowest_start=slowest_start,
@@ -176,7 +183,7 @@ def complete(record: Record, facts: BootFacts) -> Record:
         )
     kernel_start = facts.wall_now - facts.uptime
     down_to_kernel = max(0.0, kernel_start - record.requested_at)
-    up = facts.up_s if facts.up_s is not None and 0 < facts.up_s <= facts.uptime else facts.uptime
+    up = facts.up_s if facts.up_s is not None and 0 < facts.up_s <= facts.uptime else None
     if facts.shutdown_s is not None and facts.shutdown_s <= down_to_kernel:
         phases = {
             "shutdown_s": round(facts.shutdown_s, 2),
@@ -186,8 +193,9 @@ def complete(record: Record, facts: BootFacts) -> Record:
         phases = {"shutdown_and_handover_s": round(down_to_kernel, 2)}
     if facts.kernel_s is not None:
         phases["kernel_s"] = round(facts.kernel_s, 2)
-        phases["userspace_s"] = round(max(0.0, up - facts.kernel_s), 2)
-    else:
+        if up is not None:
+            phases["userspace_s"] = round(max(0.0, up - facts.kernel_s), 2)
+    elif up is not None:
         phases["kernel_and_userspace_s"] = round(up, 2)
     return replace(
         record,
@@ -196,7 +204,7 @@ def complete(record: Record, facts: BootFacts) -> Record:
         came_up_version=facts.release,
         came_up_cmdline=facts.cmdline,
         via_kexec=facts.via_kexec,
-        downtime_s=round(down_to_kernel + up, 2),
+        downtime_s=round(down_to_kernel + up, 2) if up is not None else None,
         phases=phases,
         slowest_start=list(facts.slowest_start),
         slowest_stop=list(facts.slowest_stop),
@@ -216,11 +224,12 @@ def save_completed(effects: Effects, record: Record) -> None:
 def format_record(data: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["requested_at"]))
     target = data.get("came_up_version") or data.get("to_version") or data["to_kernel"]
-    down = (
-        f"{data['downtime_s']:.1f} s down"
-        if data.get("downtime_s") is not None
-        else "not completed"
-    )
+    if data.get("downtime_s") is not None:
+        down = f"{data['downtime_s']:.1f} s down"
+    elif data["state"] == "pending":
+        down = "not completed"
+    else:  # checked by `status` or a later reboot, but the record unit never completed it
+        down = "downtime not known (fastreboot-record did not run in that boot)"
     line = f"{when}  {data['from_kernel']} -> {target}  {data['state']}  {down}"
     if data.get("problems"):
         line += "  (" + "; ".join(data["problems"]) + ")"
@@ -267,7 +276,9 @@ def systemd_boot_times(effects: Effects) -> dict[str, Any]:
 
 def current_view(root: Path) -> list[Record]:
     """The records, with a pending one completed in memory if this is already the next boot
-    (the boot unit persists it; `fastreboot status` must not wait for that unit)."""
+    (the boot unit persists it; `fastreboot status` must not wait for that unit). Kernel,
+    command line and kexec are checked; the downtime is left to the unit, which alone
+    knows when the services were up."""
     found = read_records(root)
     if found and found[-1].state == "pending":
         found[-1] = complete(found[-1], read_boot_facts(root))

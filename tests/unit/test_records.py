@@ -46,7 +46,7 @@ def test_pending_record_is_written_and_read_back(tmp_path: Path) -> None:
 
 
 def test_completed_record_has_downtime_and_phases(tmp_path: Path) -> None:
-    done = records.complete(pending(tmp_path), facts())
+    done = records.complete(pending(tmp_path), facts(up_s=8.0))
     assert done.state == "ok" and not done.problems
     # kernel started at 1_000_012 (20 - 8 s uptime): 12 s down before it, 8 s after
     assert done.downtime_s == 20.0
@@ -60,7 +60,24 @@ def test_downtime_ends_when_the_default_target_was_reached(tmp_path: Path) -> No
     assert done.downtime_s == 18.5
     assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5, "userspace_s": 4.0}
     # A value that cannot be (after the facts were read) is not trusted.
-    assert records.complete(pending(tmp_path), facts(up_s=9.0)).downtime_s == 20.0
+    assert records.complete(pending(tmp_path), facts(up_s=9.0)).downtime_s is None
+
+
+def test_no_downtime_without_knowing_when_the_services_were_up(tmp_path: Path) -> None:
+    # Facts read an hour into the boot (by `status`, or by the next reboot): the hour is
+    # not downtime. The checks still run; the part before the kernel is still known.
+    done = records.complete(pending(tmp_path), facts(wall_now=1_003_612.0, uptime=3600.0))
+    assert done.state == "ok" and done.downtime_s is None
+    assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5}
+    assert "downtime not known" in records.format_record(done.to_json())
+
+
+def test_the_record_unit_counts_now_as_up_when_systemd_cannot_say(tmp_path: Path) -> None:
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/uptime").write_text("7.25 12.00\n")
+    assert records.read_boot_facts(tmp_path, end_of_boot=True).up_s == 7.25
+    assert records.read_boot_facts(tmp_path, end_of_boot=True, up_s=6.5).up_s == 6.5
+    assert records.read_boot_facts(tmp_path).up_s is None
 
 
 class _SystemdTimes(RecordingEffects):
@@ -139,7 +156,9 @@ def test_status_completes_a_pending_record_of_the_previous_boot(tmp_path: Path) 
     (tmp_path / "proc/uptime").write_text("8.00 12.00\n")
     (view,) = records.current_view(tmp_path)
     assert view.state == "ok" and view.boot_id == NEW_BOOT
-    assert view.phases["kernel_and_userspace_s"] == 8.0
+    # When the services were up is the record unit's to say: status does not count the
+    # time until it happened to run as downtime.
+    assert view.downtime_s is None and "kernel_and_userspace_s" not in view.phases
     # ...in memory only: the stored record stays pending until the boot unit saves it
     assert records.read_records(tmp_path)[0].state == "pending"
 
