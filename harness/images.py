@@ -1,7 +1,8 @@
 """Guest disk images for the fastreboot VM tests, built from Debian packages.
 
 Every image is made by ``mmdebstrap`` (``--variant=minbase``; Debian 12 "bookworm" for
-``systemd``, ``sysv`` and ``redhat``, Debian 13 "trixie" for ``trixie``) from Debian's
+``systemd``, ``sysv``, ``redhat`` and ``dbus`` (systemd with the system bus), Debian 13
+"trixie" for ``trixie``) from Debian's
 package mirror only, then packed with ``mkfs.ext4 -d`` into a raw, sparse ext4 image
 without any root mount.  Images are cached outside the repository under
 ``~/.cache/fastreboot/images/<variant>-<sha256(recipe)[:16]>/`` (``$FASTREBOOT_CACHE_DIR``
@@ -46,7 +47,7 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-VARIANTS = ("systemd", "sysv", "redhat", "trixie")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ TRIXIE = _Release(
     old_package="linux-image-6.12.111+deb13-cloud-amd64",
     new_package="linux-image-6.12.118+deb13-cloud-amd64",
 )
-_RELEASES = {"systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE}
+_RELEASES = {
+    "systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE, "dbus": BOOKWORM
+}
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
 OLD_KERNEL_VERSION = BOOKWORM.old_version
@@ -112,6 +115,9 @@ _INIT_PACKAGES = {
     # With the system bus, as on any Debian 13 server (systemd recommends dbus): from
     # systemd 254 on `systemctl reboot` kexecs a loaded kernel, but only through logind.
     "trixie": ("systemd-sysv", "dbus"),
+    # Debian 12 as most servers run it, with the system bus: systemctl then asks logind.
+    # The plain "systemd" variant has no bus, so its timings stay comparable run to run.
+    "dbus": ("systemd-sysv", "dbus"),
 }
 
 # Keep the images small (and mkfs fast): no manuals, docs or translations.
@@ -164,6 +170,7 @@ def _hook_script(variant: str) -> str:
         "sysv": ["sysv"],
         "redhat": ["systemd", "redhat"],
         "trixie": ["systemd", "trixie"],
+        "dbus": ["systemd"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]

@@ -1,6 +1,7 @@
 """Fixtures for the QEMU guest tests (marked ``vm``).
 
-* ``systemd_image``, ``sysv_image``, ``redhat_image`` (Debian 12), ``trixie_image``
+* ``systemd_image``, ``sysv_image``, ``redhat_image``, ``dbus_image`` (Debian 12; the
+  last with the system bus, as most servers run it), ``trixie_image``
   (Debian 13, systemd 257): session-scoped cached images (built with mmdebstrap on first
   use, ~40 s each).
 * ``project_disk``: the working tree's ``src/`` on a small ext4 disk, built once per
@@ -107,6 +108,11 @@ def redhat_image() -> GuestImage:
 @pytest.fixture(scope="session")
 def trixie_image() -> GuestImage:
     return _image("trixie")
+
+
+@pytest.fixture(scope="session")
+def dbus_image() -> GuestImage:
+    return _image("dbus")
 
 
 @pytest.fixture(scope="session")

@@ -15,15 +15,14 @@ import json
 from pathlib import Path
 
 from harness import Guest, GuestImage
-from harness.guest_records import completed_record
 from tests.vm.summary import record
 from tests.vm.test_scenarios import (
-    assert_record_agrees_with_host,
     booted_guest,
     expected_load_method,
     fast_reboot,
     firmware_reboot,
     kexec_loaded,
+    recorded_fast_reboot,
     victim_stopped,
 )
 
@@ -43,15 +42,11 @@ def test_t1_fast_reboot_and_debians_own_path(
         assert plan["kernel"] == f"/boot/vmlinuz-{new}"
         assert plan["load_method"] == expected_load_method(guest)
         guest.run("fastreboot setup")
-        before, after, downtime = fast_reboot(
+        before, after, downtime, last = recorded_fast_reboot(
             guest, "fastreboot reboot --yes --append fastreboot.marker=t1"
         )
         assert (before.kernel, after.kernel) == (old, new)
         assert "fastreboot.marker=t1" in guest.run("cat /proc/cmdline").output.split()
-        assert victim_stopped(guest, before.boot_id)
-        last = completed_record(guest)
-        assert last["state"] == "ok" and last["via_kexec"] is True, last
-        assert_record_agrees_with_host(last, downtime)
         record(
             "t1 trixie fast reboot",
             f"systemd 257, {old} -> {new}, downtime {downtime:.1f} s "
