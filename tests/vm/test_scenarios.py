@@ -359,6 +359,47 @@ def test_9_preload_from_boot_refreshed_when_stale(
         )
 
 
+# A unit that unloads the kernel while the machine goes down, as a misbehaving package
+# script could: systemd-shutdown then has nothing to kexec and resets through the firmware.
+UNLOAD_ON_STOP = """[Unit]
+Description=test: unload the kexec kernel during the shutdown
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/sbin/kexec -u
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_11_a_lost_kexec_is_recorded_as_a_firmware_reboot(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    with booted_guest(systemd_image, project_disk, tmp_path, "kexec-lost") as guest:
+        first = guest.current
+        assert first is not None
+        guest.run("fastreboot setup")
+        guest.run(
+            f"printf '%s' '{UNLOAD_ON_STOP}' > /etc/systemd/system/unload-on-stop.service && "
+            "systemctl daemon-reload && systemctl start unload-on-stop.service"
+        )
+        took = firmware_reboot(guest, "fastreboot reboot --yes")
+        guest.start()  # QEMU plays the firmware's part: it boots the older kernel again
+        again = guest.wait_ready(timeout=300)
+        assert again.boot_id != first.boot_id and again.kernel == OLD
+        last = completed_record(guest)
+        assert (last["state"], last["via_kexec"]) == ("mismatch", False), last
+        assert any(f"expected Linux {NEW}" in p for p in last["problems"]), last
+        assert any("through the firmware" in p for p in last["problems"]), last
+        assert "mismatch" in guest.run("fastreboot status").output
+        record(
+            "11 kexec lost during the shutdown",
+            f"firmware reset after {took:.1f} s; the record says {last['state']}: "
+            + "; ".join(last["problems"]),
+        )
+
+
 @pytest.mark.parametrize("variant", ["systemd", "dbus"])
 @pytest.mark.parametrize("command", ["systemctl reboot", "reboot"])
 def test_10_status_says_what_a_plain_reboot_does_with_a_kernel_loaded(
