@@ -124,6 +124,17 @@ def what_reboot_does(root: Path, info: SystemInfo) -> str:
     return "unknown (init system not recognised)"
 
 
+def record_unit_installed(root: Path, info: SystemInfo) -> bool | None:
+    """Whether anything completes the downtime records in the next boot (`setup`)."""
+    from fastreboot import units
+
+    if info.init_system is InitSystem.SYSTEMD:
+        return sysroot.exists(root, units.RECORD_UNIT)
+    if info.init_system is InitSystem.SYSV:
+        return sysroot.exists(root, units.SYSV_RECORD_SCRIPT)
+    return None
+
+
 def system_status(root: Path) -> dict[str, Any]:
     info = read_system_info(root)
     own = read_own_config(root)
@@ -142,6 +153,7 @@ def system_status(root: Path) -> dict[str, Any]:
         "auto_kexec": own.auto_kexec,
         "reboot_would": what_reboot_does(root, info),
         "records": [r.to_json() for r in records.current_view(root)[-5:]],
+        "record_unit_installed": record_unit_installed(root, info),
     }
 
 
@@ -166,3 +178,9 @@ def format_status(report: dict[str, Any], out: TextIO) -> None:
 
         for record in report["records"]:
             print(f"  {format_record(record)}", file=out)
+        if report["record_unit_installed"] is False:
+            print(
+                "  nothing completes these records after a reboot (no downtime, no check that"
+                " the planned kernel came up): `fastreboot setup` installs fastreboot-record",
+                file=out,
+            )

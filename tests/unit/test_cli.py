@@ -219,6 +219,22 @@ def test_status_json(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert report["reboot_would"] == "firmware reboot"
 
 
+def test_status_says_when_nothing_completes_the_records(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], RecordingEffects(machine)) == 0
+    capsys.readouterr()
+    assert run_cli(["status", "--root", str(machine)]) == 0
+    assert "`fastreboot setup` installs fastreboot-record" in capsys.readouterr().out
+    assert run_cli(["setup", "--root", str(machine)], RecordingEffects(machine)) == 0
+    capsys.readouterr()
+    assert run_cli(["status", "--json", "--root", str(machine)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["record_unit_installed"] is True and report["records"], report
+    assert run_cli(["status", "--root", str(machine)]) == 0
+    assert "fastreboot setup" not in capsys.readouterr().out
+
+
 @pytest.fixture
 def system_bus(machine: Path) -> Iterator[None]:
     """A listening D-Bus system bus socket in the fake machine (nothing answers on it)."""
