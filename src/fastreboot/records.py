@@ -228,8 +228,8 @@ def format_record(data: dict[str, Any]) -> str:
         down = f"{data['downtime_s']:.1f} s down"
     elif data["state"] == "pending":
         down = "not completed"
-    else:  # checked by `status` or a later reboot, but the record unit never completed it
-        down = "downtime not known (fastreboot-record did not run in that boot)"
+    else:  # checked by `status` or by the next reboot before the record unit completed it
+        down = "downtime not known (fastreboot-record had not completed the record)"
     line = f"{when}  {data['from_kernel']} -> {target}  {data['state']}  {down}"
     if data.get("problems"):
         line += "  (" + "; ".join(data["problems"]) + ")"
