@@ -299,7 +299,7 @@ def cmd_record_boot(args: argparse.Namespace, factory: EffectsFactory | None, st
     facts = records.read_boot_facts(
         args.root,
         **records.systemd_boot_times(effects),
-        **records.journal_shutdown_facts(effects),
+        **records.journal_shutdown_facts(effects, pending),
         end_of_boot=True,
     )
     completed = records.complete(pending, facts)

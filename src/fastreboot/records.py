@@ -318,9 +318,23 @@ def shutdown_from_journal(lines: list[str]) -> dict[str, Any]:
     }
 
 
-def journal_shutdown_facts(effects: Effects) -> dict[str, Any]:
-    """Read the previous boot's stop jobs; empty when the journal is not persistent."""
+def journal_shutdown_facts(effects: Effects, record: Record) -> dict[str, Any]:
+    """Read the stop jobs of the boot the record was written in, from the request on;
+    empty when the journal is not persistent. Only that window and those fields: the whole
+    journal of a server up for months would otherwise be read and parsed at every boot."""
     if not (effects.root / "var/log/journal").is_dir():
         return {}
-    shown = effects.run(["journalctl", "-b", "-1", "-o", "json", "--no-pager"], check=False)
+    # journalctl takes a boot id as 32 hex digits; 252's refuses /proc's dashed form.
+    boot = record.from_boot_id.replace("-", "") if record.from_boot_id else "-1"
+    shown = effects.run(
+        [
+            "journalctl",
+            f"--boot={boot}",
+            f"--since=@{int(record.requested_at)}",
+            "--output=json",
+            "--output-fields=UNIT,JOB_TYPE,JOB_RESULT",
+            "--no-pager",
+        ],
+        check=False,
+    )
     return shutdown_from_journal(shown.stdout.splitlines()) if shown.returncode == 0 else {}

@@ -200,6 +200,19 @@ def test_shutdown_phases_from_the_previous_boots_journal(tmp_path: Path) -> None
     assert records.shutdown_from_journal(["{}"]) == {}
 
 
+def test_only_the_shutdown_of_the_records_boot_is_read_from_the_journal(
+    tmp_path: Path,
+) -> None:
+    record = pending(tmp_path)
+    (tmp_path / "var/log/journal").mkdir(parents=True)
+    fake = RecordingEffects(tmp_path)
+    assert records.journal_shutdown_facts(fake, record) == {}  # the fake journal is empty
+    ((_, argv, _),) = fake.calls
+    assert isinstance(argv, tuple)
+    assert f"--boot={OLD_BOOT.replace('-', '')}" in argv and "--since=@1000000" in argv
+    assert "--output-fields=UNIT,JOB_TYPE,JOB_RESULT" in argv
+
+
 def test_a_new_fast_reboot_completes_an_earlier_pending_record(tmp_path: Path) -> None:
     first = pending(tmp_path)
     (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")

@@ -174,6 +174,8 @@ def recorded_fast_reboot(
     # the clocks of the two boots come from the whole-second RTC, so +-1 s between them.
     assert last["downtime_s"] is not None, last
     assert downtime - 8 <= last["downtime_s"] <= downtime + 1.5, (downtime, last)
+    if guest.run("test -d /var/log/journal", check=False).ok:  # the shutdown, from the journal
+        assert last["phases"].get("shutdown_s", 0) > 0 and last["slowest_stop"], last
     return before, after, downtime, last
 
 
