@@ -2,9 +2,9 @@
 
 Every image is made by ``mmdebstrap`` (``--variant=minbase``; Debian 12 "bookworm" for
 ``systemd``, ``sysv``, ``redhat`` and ``dbus`` (systemd with the system bus), Debian 13
-"trixie" for ``trixie``) from Debian's
-package mirror only, then packed with ``mkfs.ext4 -d`` into a raw, sparse ext4 image
-without any root mount.  Images are cached outside the repository under
+"trixie" for ``trixie``) from Debian's package mirror only, then packed with
+``mkfs.ext4 -d`` into a raw, sparse ext4 image without any root mount.  Images are cached
+outside the repository under
 ``~/.cache/fastreboot/images/<variant>-<sha256(recipe)[:16]>/`` (``$FASTREBOOT_CACHE_DIR``
 or ``$XDG_CACHE_HOME`` move it); the recipe is the exact mmdebstrap argument list, the
 hook scripts and :data:`IMAGE_CODE_VERSION`, so any change to them builds a new image.

@@ -180,7 +180,7 @@ def format_status(report: dict[str, Any], out: TextIO) -> None:
             print(f"  {format_record(record)}", file=out)
         if report["record_unit_installed"] is False:
             print(
-                "  nothing completes these records after a reboot (no downtime, no check that"
-                " the planned kernel came up): `fastreboot setup` installs fastreboot-record",
+                "  nothing completes these records after a reboot, so they get no downtime"
+                " figure: `fastreboot setup` installs fastreboot-record",
                 file=out,
             )
