@@ -179,6 +179,16 @@ def recorded_fast_reboot(
     return before, after, downtime, last
 
 
+def recorded_summary(
+    before: ReadyInfo, after: ReadyInfo, downtime: float, last: dict[str, Any]
+) -> str:
+    """The one-line summary of a recorded_fast_reboot()."""
+    return (
+        f"{before.kernel} -> {after.kernel}, downtime {downtime:.1f} s "
+        f"(record inside the guest: {last['downtime_s']} s), services stopped cleanly"
+    )
+
+
 def test_1_fast_reboot_systemd(systemd_guest: Guest) -> None:
     guest = systemd_guest
     plan = json.loads(guest.run("fastreboot plan --json").output)
@@ -195,11 +205,7 @@ def test_1_fast_reboot_systemd(systemd_guest: Guest) -> None:
     cmdline = guest.run("cat /proc/cmdline").output.split()
     assert "fastreboot.marker=s1" in cmdline and "root=/dev/vda" in cmdline
     assert not any(w.startswith("BOOT_IMAGE=") for w in cmdline)
-    record(
-        "1 systemd fast reboot",
-        f"{OLD} -> {NEW}, downtime {downtime:.1f} s "
-        f"(record inside the guest: {last['downtime_s']} s), services stopped cleanly",
-    )
+    record("1 systemd fast reboot", recorded_summary(before, after, downtime, last))
 
 
 def test_1_fast_reboot_with_the_system_bus(
@@ -211,11 +217,7 @@ def test_1_fast_reboot_with_the_system_bus(
         guest.run("fastreboot setup")
         before, after, downtime, last = recorded_fast_reboot(guest, "fastreboot reboot --yes")
         assert (before.kernel, after.kernel) == (OLD, NEW)
-        record(
-            "1 systemd fast reboot, system bus",
-            f"{OLD} -> {NEW}, downtime {downtime:.1f} s "
-            f"(record inside the guest: {last['downtime_s']} s), services stopped cleanly",
-        )
+        record("1 systemd fast reboot, system bus", recorded_summary(before, after, downtime, last))
 
 
 def test_8_five_fast_reboots_in_a_row(systemd_guest: Guest) -> None:

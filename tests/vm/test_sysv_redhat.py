@@ -15,6 +15,7 @@ from tests.vm.test_scenarios import (
     firmware_reboot,
     kexec_loaded,
     recorded_fast_reboot,
+    recorded_summary,
     victim_stopped,
 )
 
@@ -30,11 +31,7 @@ def test_2_and_4_sysvinit(sysv_image: GuestImage, project_disk: Path, tmp_path: 
         )
         assert (before.kernel, after.kernel) == (OLD, NEW)
         assert "fastreboot.marker=s2" in guest.run("cat /proc/cmdline").output.split()
-        record(
-            "2 sysvinit fast reboot",
-            f"{OLD} -> {NEW}, downtime {downtime:.1f} s (record inside the guest: "
-            f"{last['downtime_s']} s), services stopped cleanly",
-        )
+        record("2 sysvinit fast reboot", recorded_summary(before, after, downtime, last))
 
         # Debian's own opt-in: LOAD_KEXEC=true makes a plain reboot a kexec under sysvinit.
         guest.run("sed -i 's/^LOAD_KEXEC=.*/LOAD_KEXEC=true/' /etc/default/kexec")

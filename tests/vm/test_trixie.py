@@ -23,6 +23,7 @@ from tests.vm.test_scenarios import (
     firmware_reboot,
     kexec_loaded,
     recorded_fast_reboot,
+    recorded_summary,
     victim_stopped,
 )
 
@@ -49,8 +50,7 @@ def test_t1_fast_reboot_and_debians_own_path(
         assert "fastreboot.marker=t1" in guest.run("cat /proc/cmdline").output.split()
         record(
             "t1 trixie fast reboot",
-            f"systemd 257, {old} -> {new}, downtime {downtime:.1f} s "
-            f"(record inside the guest: {last['downtime_s']} s), services stopped cleanly",
+            "systemd 257, " + recorded_summary(before, after, downtime, last),
         )
 
         # Debian 13's documented path (kexec-tools' changelog): kexec-load-kernel; reboot.
