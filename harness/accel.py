@@ -10,7 +10,9 @@ or ``FASTREBOOT_ACCEL=tcg`` skips the probe.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import re
 import select
 import signal
 import subprocess
@@ -40,17 +42,48 @@ def _log(msg: str) -> None:
 
 TCG_TB_SIZE_MB = 128
 
+#: Before QEMU 8.1 ("accel/tcg: Always lock pages before translation"), one vCPU thread
+#: could translate guest code while another rewrote it. Linux rewrites its jump labels
+#: that way while booting, with an int3 over the first byte, so under multi-threaded TCG
+#: a guest kernel now and then stopped at a stale int3 ("Oops: int3 ... 66 <90>"): here 2
+#: of 300 boots with QEMU 7.2 (README, Tests).  Older QEMUs run TCG in one thread.
+MTTCG_SAFE_SINCE = (8, 1)
 
-def accel_args(accel: str) -> list[str]:
-    """QEMU arguments for *accel* ("kvm" or "tcg")."""
+_VERSION_RE = re.compile(r"QEMU emulator version (\d+)\.(\d+)")
+
+
+def parse_qemu_version(text: str) -> tuple[int, int]:
+    """(major, minor) from the first line of ``qemu-system-x86_64 --version``."""
+    m = _VERSION_RE.search(text)
+    if m is None:
+        raise ValueError(f"no QEMU version in {text.splitlines()[:1]!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+@functools.cache
+def qemu_version() -> tuple[int, int]:
+    out = subprocess.run([QEMU, "--version"], capture_output=True, text=True, check=True,
+                         stdin=subprocess.DEVNULL, timeout=30).stdout
+    return parse_qemu_version(out)
+
+
+def tcg_threading(version: tuple[int, int]) -> str:
+    """TCG's ``thread=`` for this QEMU: "multi" (a host thread per vCPU) where it is safe."""
+    return "multi" if version >= MTTCG_SAFE_SINCE else "single"
+
+
+def accel_args(accel: str, version: tuple[int, int] | None = None) -> list[str]:
+    """QEMU arguments for *accel* ("kvm" or "tcg") on QEMU *version* (default: the
+    installed one)."""
     if accel == "kvm":
         return ["-accel", "kvm", "-cpu", "host"]
     if accel == "tcg":
+        threading_ = tcg_threading(version or qemu_version())
         # A small translation buffer (default: 1 GiB): QEMU then flushes it every few
         # seconds. With a large one, code translated in the previous boot stays, and every
         # boot after a reboot (kexec or firmware) took 12-35 s instead of 10 s, at random;
         # with 128 MiB it takes 10 s like the first (bench/README.md, Caveats).
-        return ["-accel", f"tcg,thread=multi,tb-size={TCG_TB_SIZE_MB}", "-cpu", "max"]
+        return ["-accel", f"tcg,thread={threading_},tb-size={TCG_TB_SIZE_MB}", "-cpu", "max"]
     raise ValueError(f"unknown accelerator {accel!r}")
 
 
@@ -99,13 +132,30 @@ def select_accel(kernel: Path) -> str:
     """The accelerator to use ("kvm" or "tcg"); probes at most once per process."""
     global _cached  # noqa: PLW0603
     forced = os.environ.get("FASTREBOOT_ACCEL", "").strip().lower()
-    if forced:
-        if forced not in ("kvm", "tcg"):
-            raise ValueError(f"FASTREBOOT_ACCEL must be 'kvm' or 'tcg', not {forced!r}")
-        return forced
+    if forced and forced not in ("kvm", "tcg"):
+        raise ValueError(f"FASTREBOOT_ACCEL must be 'kvm' or 'tcg', not {forced!r}")
     with _lock:
+        if forced:
+            if _cached != forced:
+                _cached = forced
+                _log(f"accelerator: {forced} (FASTREBOOT_ACCEL)")
+                if forced == "tcg":
+                    _log_tcg_threading()
+            return forced
         if _cached is None:
             t0 = time.monotonic()
             _cached = "kvm" if probe_kvm(kernel) else "tcg"
             _log(f"accelerator: {_cached} (probe took {time.monotonic() - t0:.1f}s)")
+            if _cached == "tcg":
+                _log_tcg_threading()
         return _cached
+
+
+def _log_tcg_threading() -> None:
+    version = qemu_version()
+    mode = tcg_threading(version)
+    why = "" if mode == "multi" else (
+        f": QEMU before {'.'.join(map(str, MTTCG_SAFE_SINCE))} oopses guest kernels now and "
+        "then in multi-threaded TCG (harness/accel.py)"
+    )
+    _log(f"QEMU {'.'.join(map(str, version))}, TCG thread={mode}{why}")

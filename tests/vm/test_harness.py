@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from harness import CommandFailed, Guest, GuestExited, GuestFactory, GuestImage
+from harness.accel import accel_args, parse_qemu_version, tcg_threading
 from harness.images import PROJECT_LABEL
 
 pytestmark = pytest.mark.vm
@@ -141,6 +142,20 @@ def test_manual_kexec_round_trip(
     # The old boot stopped the victim cleanly, and only once.
     assert _lines(guest, "cat /var/lib/victim/records") == [f"stopped boot_id={first.boot_id}"]
     assert image.root_arg in guest.run("cat /proc/cmdline").output.split()
+
+
+def test_qemu_version_decides_tcg_threading() -> None:
+    debian12 = "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright"
+    assert parse_qemu_version(debian12) == (7, 2)
+    assert parse_qemu_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)") == (10, 0)
+    with pytest.raises(ValueError, match="no QEMU version"):
+        parse_qemu_version("qemu-system-x86_64: command not found")
+    # 8.1 is the first release with "accel/tcg: Always lock pages before translation".
+    assert [tcg_threading(v) for v in [(7, 2), (8, 0), (8, 1), (10, 0)]] == [
+        "single", "single", "multi", "multi"]
+    assert "tcg,thread=single,tb-size=128" in accel_args("tcg", (7, 2))
+    assert "tcg,thread=multi,tb-size=128" in accel_args("tcg", (10, 0))
+    assert accel_args("kvm", (7, 2)) == ["-accel", "kvm", "-cpu", "host"]
 
 
 def test_systemctl_reboot_without_kexec_is_a_firmware_reset(
