@@ -46,7 +46,7 @@ from qemu.qmp import QMPClient
 from qemu.qmp.message import Message
 
 from harness import bootdisk
-from harness.accel import QEMU, accel_args, die_with_parent, select_accel
+from harness.accel import QEMU, accel_args, die_with_parent, qemu_version, select_accel
 from harness.images import CMDLINE_OPTIONS, ROOT_LABEL, GuestImage, session_project_disk
 
 _T = TypeVar("_T")
@@ -66,6 +66,12 @@ READY_RE = re.compile(
     r"FASTREBOOT-READY boot_id=([0-9a-f-]{36}) kernel=(\S+) uptime=([0-9]+(?:\.[0-9]+)?)"
 )
 SHELL_RE = re.compile(r"FASTREBOOT-SHELL boot_id=([0-9a-f-]{36})")
+PANIC_RE = re.compile(r"Kernel panic - not syncing")
+PANIC_END_RE = re.compile(r"---\[ end Kernel panic")
+#: Where the report of a panic starts, looking back from its "Kernel panic" line.
+OOPS_START_RE = re.compile(r"Oops|BUG:|WARNING:|Kernel panic")
+#: How long a panic may go on printing after its first line before waits give up.
+PANIC_GRACE_S = 3.0
 
 def _log(msg: str) -> None:
     print(f"[harness.qemu] {msg}", file=sys.stderr, flush=True)
@@ -81,6 +87,10 @@ class GuestExited(GuestError):
 
 class GuestTimeout(GuestError, TimeoutError):
     """A bounded wait ran out."""
+
+
+class GuestPanicked(GuestError):
+    """The guest kernel panicked: waits end at once instead of at their timeout."""
 
 
 class CommandFailed(GuestError):
@@ -271,6 +281,9 @@ class Guest:
         self._qmp_dir: Path | None = None
         self._cmd_lock = threading.Lock()
         self._consumed = 0  # how many entries of self.boots wait_ready() has returned
+        #: (host time, index in console_lines) of a "Kernel panic" line since start().
+        self._panic: tuple[float, int] | None = None
+        self._panic_ended = False
         self._stderr: IO[bytes] | None = None
         self._timed: IO[str] | None = None
         self._t_base = 0.0
@@ -371,6 +384,7 @@ class Guest:
         if self.running:
             raise GuestError(f"guest {self.name} is already running")
         self._cleanup()
+        self._panic, self._panic_ended = None, False
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.overlay.exists():
             subprocess.run(
@@ -540,6 +554,10 @@ class Guest:
                 self.boots.append(ReadyInfo(boot_id, m.group(2), float(m.group(3)), now))
         if m := SHELL_RE.search(line):
             self._shell_boots.setdefault(m.group(1), now)
+        if self._panic is None and PANIC_RE.search(line):
+            self._panic = (now, len(self.console_lines) - 1)
+        elif self._panic is not None and PANIC_END_RE.search(line):
+            self._panic_ended = True
 
     # ------------------------------------------------------------------------ waiting
 
@@ -552,6 +570,14 @@ class Guest:
                     return result
                 if self._eof or self._proc is None or self._proc.poll() is not None:
                     break
+                if self._panic is not None and (
+                    self._panic_ended or time.monotonic() - self._panic[0] > PANIC_GRACE_S
+                ):
+                    raise GuestPanicked(
+                        f"{self.name}: the guest kernel panicked while waiting for {what} "
+                        f"(QEMU {'.'.join(map(str, qemu_version()))}, {self.accel}).\n"
+                        f"{self.panic_report()}"
+                    )
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise GuestTimeout(
@@ -600,6 +626,19 @@ class Guest:
         status = self._proc.poll()
         assert status is not None
         return status
+
+    def panic_report(self, max_lines: int = 60) -> str:
+        """The console lines of the guest's panic, from the first Oops/BUG/WARNING line
+        shortly before it (empty if the guest has not panicked since start())."""
+        with self._cond:
+            if self._panic is None:
+                return ""
+            at = self._panic[1]
+            start = at
+            for i in range(at, max(-1, at - 80), -1):
+                if OOPS_START_RE.search(self.console_lines[i][1]):
+                    start = i
+            return "\n".join(line for _, line in self.console_lines[start:start + max_lines])
 
     def tail(self, n: int = 25) -> str:
         """The last *n* console lines (plus any unterminated line)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from harness import CommandFailed, Guest, GuestExited, GuestFactory, GuestImage
+from harness import CommandFailed, Guest, GuestExited, GuestFactory, GuestImage, GuestPanicked
 from harness.accel import accel_args, parse_qemu_version, tcg_threading
 from harness.images import PROJECT_LABEL
 
@@ -156,6 +156,23 @@ def test_qemu_version_decides_tcg_threading() -> None:
     assert "tcg,thread=single,tb-size=128" in accel_args("tcg", (7, 2))
     assert "tcg,thread=multi,tb-size=128" in accel_args("tcg", (10, 0))
     assert accel_args("kvm", (7, 2)) == ["-accel", "kvm", "-cpu", "host"]
+
+
+def test_a_guest_kernel_panic_ends_the_wait_at_once(
+    systemd_image: GuestImage, guest_factory: GuestFactory, timings: Timings
+) -> None:
+    guest = _boot(guest_factory, systemd_image, "panic", timings)
+    t0 = time.monotonic()
+    # The kernel does not reboot after a panic (panic=0): only the console tells.
+    with pytest.raises(GuestPanicked) as raised:
+        guest.run("echo c > /proc/sysrq-trigger", timeout=BOOT_TIMEOUT)
+    waited = time.monotonic() - t0
+    timings("panic: sysrq crash -> GuestPanicked", waited)
+    assert waited < 30
+    report = str(raised.value)
+    assert "Kernel panic - not syncing: sysrq triggered crash" in report
+    assert "Call Trace:" in report and "---[ end Kernel panic" in report  # all of it
+    assert guest.running  # the panicked kernel spins; QEMU itself did not exit
 
 
 def test_systemctl_reboot_without_kexec_is_a_firmware_reset(
