@@ -135,27 +135,29 @@ def select_accel(kernel: Path) -> str:
     if forced and forced not in ("kvm", "tcg"):
         raise ValueError(f"FASTREBOOT_ACCEL must be 'kvm' or 'tcg', not {forced!r}")
     with _lock:
-        if forced:
-            if _cached != forced:
-                _cached = forced
-                _log(f"accelerator: {forced} (FASTREBOOT_ACCEL)")
-                if forced == "tcg":
-                    _log_tcg_threading()
-            return forced
-        if _cached is None:
+        if forced and _cached != forced:
+            _cached = forced
+            _log(f"accelerator: {forced} (FASTREBOOT_ACCEL)")
+        elif not forced and _cached is None:
             t0 = time.monotonic()
             _cached = "kvm" if probe_kvm(kernel) else "tcg"
             _log(f"accelerator: {_cached} (probe took {time.monotonic() - t0:.1f}s)")
-            if _cached == "tcg":
-                _log_tcg_threading()
+        else:
+            return _cached or forced
+        if _cached == "tcg":
+            _log_tcg_threading()
         return _cached
+
+
+def dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
 
 
 def _log_tcg_threading() -> None:
     version = qemu_version()
     mode = tcg_threading(version)
     why = "" if mode == "multi" else (
-        f": QEMU before {'.'.join(map(str, MTTCG_SAFE_SINCE))} oopses guest kernels now and "
+        f": QEMU before {dotted(MTTCG_SAFE_SINCE)} oopses guest kernels now and "
         "then in multi-threaded TCG (harness/accel.py)"
     )
-    _log(f"QEMU {'.'.join(map(str, version))}, TCG thread={mode}{why}")
+    _log(f"QEMU {dotted(version)}, TCG thread={mode}{why}")

@@ -46,7 +46,14 @@ from qemu.qmp import QMPClient
 from qemu.qmp.message import Message
 
 from harness import bootdisk
-from harness.accel import QEMU, accel_args, die_with_parent, qemu_version, select_accel
+from harness.accel import (
+    QEMU,
+    accel_args,
+    die_with_parent,
+    dotted,
+    qemu_version,
+    select_accel,
+)
 from harness.images import CMDLINE_OPTIONS, ROOT_LABEL, GuestImage, session_project_disk
 
 _T = TypeVar("_T")
@@ -575,7 +582,7 @@ class Guest:
                 ):
                     raise GuestPanicked(
                         f"{self.name}: the guest kernel panicked while waiting for {what} "
-                        f"(QEMU {'.'.join(map(str, qemu_version()))}, {self.accel}).\n"
+                        f"(QEMU {dotted(qemu_version())}, {self.accel}).\n"
                         f"{self.panic_report()}"
                     )
                 left = deadline - time.monotonic()
