@@ -8,7 +8,6 @@ jump unloads again, so a later plain ``reboot`` is not silently turned into a ke
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from fastreboot import initsystem, log, staged, sysroot
 from fastreboot.checks import Check
@@ -17,6 +16,7 @@ from fastreboot.errors import KexecError, KexecRefused, PreflightError
 from fastreboot.plan import Plan
 from fastreboot.run import CommandError
 from fastreboot.sysinfo import read_system_info
+from fastreboot.values import replace
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:

@@ -13,12 +13,12 @@ import functools
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastreboot import sysroot
 from fastreboot.bootfiles import bls_entries_dirs
 from fastreboot.model import BootEntry, Source
+from fastreboot.values import dataclass
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:

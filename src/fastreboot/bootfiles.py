@@ -1,6 +1,6 @@
 """Where the bootloaders' configuration is: GRUB's grub.cfg, the BLS entry directories.
 
-Found without importing their parsers (grub.py, bls.py: dataclasses and regexes that cost
+Found without importing their parsers (grub.py, bls.py: big modules and regexes that cost
 start-up time), which a plan imports only when there is something for them to read.
 """
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import re
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastreboot import sysroot
@@ -14,6 +13,7 @@ from fastreboot.config import LoadMethod
 from fastreboot.errors import ImageError
 from fastreboot.kimage import ImageKind, read_kernel_image, version_from_filename
 from fastreboot.sysinfo import InitSystem, SystemInfo
+from fastreboot.values import dataclass
 
 
 class Level(enum.StrEnum):

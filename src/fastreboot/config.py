@@ -9,11 +9,11 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastreboot import sysroot
 from fastreboot.errors import ConfigError
+from fastreboot.values import dataclass
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def read_debian_kexec(root: Path) -> DebianKexecConfig | None:
         text = read_config_text(root, target)
         if text is None:
             continue
-        # Imported only with a file to parse: a plan without one need not create its dataclasses.
+        # Imported only with a file to parse: a plan without one need not import its parser.
         from fastreboot.shellvars import parse_shell_vars
 
         files.append(target)

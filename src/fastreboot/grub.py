@@ -14,16 +14,15 @@ to target paths through the files under ``root`` (``/boot`` may be its own parti
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastreboot import sysroot
 from fastreboot.bootfiles import find_grub_cfg, os_release
 from fastreboot.errors import BootConfigError
 from fastreboot.model import BootEntry, Source
+from fastreboot.values import dataclass, field, replace
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
@@ -793,7 +792,7 @@ class _Grub:
         elif name in _INITRD:
             if self.loaded is None or not args:
                 return 1  # "you need to load the kernel first"
-            self.loaded = dataclasses.replace(self.loaded, initrds=tuple(args))
+            self.loaded = replace(self.loaded, initrds=tuple(args))
         else:
             self.loaded = None  # another loader replaces the kernel
         return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastreboot.config import LoadMethod, permission_warnings, read_config_text
 from fastreboot.errors import ConfigError, SelectionError
 from fastreboot.shellvars import parse_shell_vars
 from fastreboot.sysinfo import read_system_info
+from fastreboot.values import dataclass
 
 # What kdumpctl always removes from the crash kernel's command line: the reservation itself
 # would make the capture kernel try to reserve memory again.
@@ -24,7 +24,7 @@ KDUMP_SYSCONFIG = "/etc/sysconfig/kdump"
 
 
 # Here rather than in config.py with the other readers: only kdump needs it, and every
-# plan imports config.py (creating a dataclass costs start-up time).
+# plan imports config.py (every class it creates costs start-up time).
 @dataclass(frozen=True)
 class KdumpConfig:
     """Red Hat's /etc/sysconfig/kdump (kexec-tools / kdump-utils).

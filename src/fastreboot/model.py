@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from fastreboot.values import dataclass
 
 
 class Source(enum.StrEnum):

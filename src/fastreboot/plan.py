@@ -6,7 +6,6 @@ setting is CLI > /etc/fastreboot.toml > the distribution's kexec configuration >
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastreboot import bootscan, checks, sysroot
@@ -25,6 +24,7 @@ from fastreboot.config import (
 from fastreboot.errors import SelectionError
 from fastreboot.model import BootEntry, Source
 from fastreboot.sysinfo import InitSystem, SystemInfo, emulated_cpu, read_system_info
+from fastreboot.values import dataclass, field
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
@@ -120,9 +120,9 @@ class BootloaderChoice:
 
 def bootloader_choice(root: Path) -> BootloaderChoice:
     """What a cold boot would start: GRUB (incl. blscfg), else BLS, else /vmlinuz, else newest."""
-    # The GRUB and BLS parsers are big (a dozen dataclasses, ~80 ms of start-up in a TCG
-    # guest): each is imported only when its files exist, BLS's only when GRUB chose nothing
-    # (a grub.cfg that runs blscfg imports it itself). Debian's KERNEL_IMAGE needs neither.
+    # The GRUB and BLS parsers are big modules (start-up time in a TCG guest): each is
+    # imported only when its files exist, BLS's only when GRUB chose nothing (a grub.cfg
+    # that runs blscfg imports it itself). Debian's KERNEL_IMAGE needs neither.
     grub_cfg = find_grub_cfg(root)
     if grub_cfg is not None:
         from fastreboot.grub import grub_selection

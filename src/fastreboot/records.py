@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import struct
 import time
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from fastreboot import sysinfo, sysroot
 from fastreboot.plan import Plan
+from fastreboot.values import asdict, dataclass, field, replace
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:

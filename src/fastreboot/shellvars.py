@@ -16,10 +16,10 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastreboot.errors import ConfigError
+from fastreboot.values import dataclass, field
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BLANKS = " \t"

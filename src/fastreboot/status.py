@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,6 +12,7 @@ from fastreboot.grub import grub_selection
 from fastreboot.initsystem import COLD_MARKER, NO_KEXEC_FILE
 from fastreboot.plan import bootloader_choice
 from fastreboot.sysinfo import InitSystem, SystemInfo, read_system_info, system_bus_live
+from fastreboot.values import dataclass
 
 AUTO_KEXEC_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
 # From this version on `systemctl reboot` kexecs a loaded kernel (when logind is reachable).

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastreboot import sysroot
+from fastreboot.values import dataclass
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:
