@@ -129,6 +129,8 @@ _KEYWORDS = {"if", "then", "elif", "else", "fi", "for", "in", "do", "done", "whi
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR_NAME = r"[A-Za-z_][A-Za-z0-9_]*|[0-9]+|[?#*@]"
 _VARIABLE = re.compile(rf"\{{({_VAR_NAME})\}}|({_VAR_NAME})")
+_LITERAL_RUN = re.compile(r"""[^ \t\n;{}|&<>\\'"$]+""")  # up to a word's end, quote, \ or $
+_QUOTED_RUN = re.compile(r'[^"\\$]+')  # inside "…": up to the closing quote, \ or $
 
 
 class _Lexer:
@@ -197,8 +199,12 @@ class _Lexer:
             elif c == "$":
                 parts.append(_Part("var", self._variable()))
             else:
-                parts.append(_Part("lit", c))
-                self.pos += 1
+                # A run of plain characters at once (one part per character made GRUB's
+                # lexer the hot spot of a plan); a run never holds a newline.
+                run = _LITERAL_RUN.match(text, self.pos)
+                end = run.end() if run else self.pos + 1
+                parts.append(_Part("lit", text[self.pos : end]))
+                self.pos = end
         return _Token("word", line, text[start : self.pos], tuple(_merge(parts)))
 
     def _double_quoted(self, *, expand: bool) -> list[_Part]:
@@ -219,8 +225,11 @@ class _Lexer:
             elif c == "$" and expand:
                 parts.append(_Part("qvar", self._variable()))
             else:
-                parts.append(_Part("quoted", c))
-                self._advance(1)
+                # A run of plain characters; at a backslash or an unexpanded $, one character.
+                run = _QUOTED_RUN.match(text, self.pos)
+                end = run.end() if run else self.pos + 1
+                parts.append(_Part("quoted", text[self.pos : end]))
+                self._advance(end - self.pos)
 
     def _variable(self) -> str:
         match = _VARIABLE.match(self.text, self.pos + 1)
@@ -232,15 +241,13 @@ class _Lexer:
 
 def _merge(parts: list[_Part]) -> Iterator[_Part]:
     """Join neighbouring literal parts of one kind (keeps variables apart)."""
-    for kind in ("lit", "quoted"):
-        merged: list[_Part] = []
-        for part in parts:
-            if merged and part.kind == kind and merged[-1].kind == kind:
-                merged[-1] = _Part(kind, merged[-1].text + part.text)
-            else:
-                merged.append(part)
-        parts = merged
-    return iter(parts)
+    runs: list[tuple[str, list[str]]] = []
+    for part in parts:
+        if runs and part.kind == runs[-1][0] and part.kind in ("lit", "quoted"):
+            runs[-1][1].append(part.text)
+        else:
+            runs.append((part.kind, [part.text]))
+    return (_Part(kind, "".join(texts)) for kind, texts in runs)
 
 
 # ------------------------------------------------------------------------------ parser
