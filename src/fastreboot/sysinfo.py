@@ -46,7 +46,6 @@ class SystemInfo:
     # An IMA policy rule for kexec kernels (measure or appraise): only kexec_file_load is
     # seen by IMA. None: no readable policy.
     ima_kexec_rule: bool | None = None
-    cpu_model: str | None = None  # /proc/cpuinfo's first "model name"
 
 
 def _flag(root: Path, path: str) -> bool | None:
@@ -80,23 +79,6 @@ def _ima_kexec_rule(root: Path) -> bool | None:
         if text is not None:
             return "KEXEC_KERNEL_CHECK" in text
     return None
-
-
-def _cpu_model(root: Path) -> str | None:
-    # The first processor's block is enough; the whole file is long on a large machine.
-    try:
-        with sysroot.host_path(root, "/proc/cpuinfo").open("rb") as handle:
-            head = handle.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return None
-    match = re.search(r"^model name\s*:\s*(.*?)\s*$", head, re.MULTILINE)
-    return match.group(1) if match else None
-
-
-def emulated_cpu(cpu_model: str | None) -> bool:
-    """Whether QEMU's TCG emulates this CPU ("QEMU TCG CPU version 2.5+" under -cpu max):
-    its SIMD instructions are then translated, and slow, rather than run by silicon."""
-    return bool(cpu_model and cpu_model.startswith("QEMU TCG CPU"))
 
 
 def boot_id(root: Path) -> str | None:
@@ -178,5 +160,4 @@ def read_system_info(root: Path) -> SystemInfo:
         efi=(root / "sys/firmware/efi").is_dir(),
         machine=sysroot.read_first_line(root, "/proc/sys/kernel/arch"),
         ima_kexec_rule=_ima_kexec_rule(root),
-        cpu_model=_cpu_model(root),
     )

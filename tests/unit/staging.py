@@ -33,7 +33,7 @@ def kexec_tools_loads(fake: RecordingEffects) -> list[str]:
 
 
 def on_emulated_cpu(root: Path) -> Path:
-    """The machine runs on QEMU's TCG, where fastreboot prefers kexec_load."""
+    """The machine runs on QEMU's TCG (fastreboot preferred kexec_load there until QEMU 10)."""
     Sysroot(root).write("/proc/cpuinfo", cpuinfo(TCG_CPU))
     return root
 

@@ -9,7 +9,6 @@ import pytest
 
 from fastreboot.config import LoadMethod
 from fastreboot.plan import Options, make_plan
-from fastreboot.sysinfo import emulated_cpu, read_system_info
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.staging import (
@@ -21,7 +20,7 @@ from tests.unit.staging import (
     on_emulated_cpu,
     touch_kernel,
 )
-from tests.unit.sysroots import NEW, Sysroot, cpuinfo
+from tests.unit.sysroots import NEW, Sysroot
 
 
 @pytest.fixture
@@ -39,32 +38,11 @@ def test_the_file_call_on_a_real_cpu_with_kexec_load_behind_it(machine: Path) ->
     assert plan.load_fallback
 
 
-def test_kexec_load_on_an_emulated_cpu(machine: Path) -> None:
+def test_the_file_call_on_an_emulated_cpu_too(machine: Path) -> None:
+    """QEMU 7.2's TCG emulated the kernel's SIMD SHA-256 so slowly that kexec_load won there;
+    QEMU 10's does not (bench/README.md), and no CPU is special-cased any more."""
     plan = make_plan(on_emulated_cpu(machine), Options())
-    assert plan.load_method is LoadMethod.LEGACY
-    assert "emulated CPU (QEMU TCG CPU version 2.5+)" in plan.load_why
-    assert plan.load_fallback
-
-
-@pytest.mark.parametrize(
-    ("model", "emulated"),
-    [
-        ("QEMU TCG CPU version 2.5+", True),  # TCG, -cpu max
-        ("QEMU Virtual CPU version 2.5+", False),  # qemu64: KVM runs it on silicon too
-        ("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", False),
-        ("AMD EPYC 7763 64-Core Processor", False),
-    ],
-)
-def test_which_cpus_count_as_emulated(tmp_path: Path, model: str, emulated: bool) -> None:
-    Sysroot(tmp_path).write("/proc/cpuinfo", cpuinfo(model, cpus=64))
-    info = read_system_info(tmp_path)
-    assert info.cpu_model == model
-    assert emulated_cpu(info.cpu_model) is emulated
-
-
-def test_an_unreadable_cpuinfo_counts_as_a_real_cpu(machine: Path) -> None:
-    Sysroot(machine).remove("/proc/cpuinfo")
-    assert make_plan(machine, Options()).load_method is LoadMethod.FILE
+    assert plan.load_method is LoadMethod.FILE and plan.load_fallback
 
 
 @pytest.mark.parametrize(
@@ -137,29 +115,6 @@ def test_a_signature_refusal_is_final(
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
     assert "refused by kernel lockdown" in capsys.readouterr().err
     assert kexec_tools_loads(fake) == []
-    assert not (machine / STATE).exists()
-
-
-def test_refused_kexec_load_falls_back_to_the_file_call(
-    machine: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    on_emulated_cpu(machine)
-    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
-    assert run_cli(["load", "--yes", "--debug", "--root", str(machine)], fake) == 0
-    assert "; trying kexec_file_load" in capsys.readouterr().err
-    assert fake.names()[:2] == [kexec_tools_loads(fake)[0], "kexec_file_load"]
-    assert json.loads((machine / STATE).read_text())["method"] == "kexec_file_load"
-
-
-def test_both_refusals_are_reported(
-    machine: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    on_emulated_cpu(machine)
-    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"],
-                            fail_load="rejected")
-    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
-    err = capsys.readouterr().err
-    assert "lockdown" in err and "kexec-tools could not load" in err
     assert not (machine / STATE).exists()
 
 

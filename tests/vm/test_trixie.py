@@ -17,8 +17,8 @@ from pathlib import Path
 from harness import Guest, GuestImage
 from tests.vm.summary import record
 from tests.vm.test_scenarios import (
+    DEFAULT_LOAD_METHOD,
     booted_guest,
-    expected_load_method,
     fast_reboot,
     firmware_reboot,
     kexec_loaded,
@@ -41,7 +41,7 @@ def test_t1_fast_reboot_and_debians_own_path(
         assert status["systemd_version"] == 257, status
         plan = json.loads(guest.run("fastreboot plan --json").output)
         assert plan["kernel"] == f"/boot/vmlinuz-{new}"
-        assert plan["load_method"] == expected_load_method(guest)
+        assert plan["load_method"] == DEFAULT_LOAD_METHOD
         guest.run("fastreboot setup")
         before, after, downtime, last = recorded_fast_reboot(
             guest, "fastreboot reboot --yes --append fastreboot.marker=t1"
