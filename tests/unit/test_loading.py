@@ -101,6 +101,16 @@ def test_a_file_call_that_cannot_take_the_image_falls_back_to_kexec_load(
     assert json.loads((machine / STATE).read_text())["method"] == "kexec_load"
 
 
+def test_both_failures_are_reported(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="failed",
+                            fail_commands=["kexec"])
+    assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
+    err = capsys.readouterr().err
+    assert "kexec-tools could not load" in err
+    assert "(before that, kexec_file_load failed: the running kernel does not accept" in err
+    assert not (machine / STATE).exists()
+
+
 def test_a_kernel_without_the_file_call_gets_kexec_load(machine: Path) -> None:
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="unsupported")
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 0
