@@ -8,6 +8,8 @@ Timings are printed (run with ``-s`` to see them).
 
 from __future__ import annotations
 
+import re
+import sys
 import time
 from collections.abc import Callable
 
@@ -80,6 +82,18 @@ def test_boots_to_ready_on_the_older_kernel(
     manifest = _lines(guest, "cat /opt/fastreboot/MANIFEST")
     assert manifest, "project disk manifest is empty"
     assert _lines(guest, "cd /opt/fastreboot && find src -type f | sort") == sorted(manifest)
+    # A guest Python of the host's version imports fastreboot from the disk's .pyc files
+    # (checked by mtime, so mkfs.ext4 -d must keep the copies' mtimes): the guest cannot
+    # write __pycache__, and compiling on every run would distort every timing.
+    if _lines(guest, "python3 -c 'import sys; print(sys.version_info[1])'") == [
+        str(sys.version_info[1])
+    ]:
+        verbose = guest.run(
+            "PYTHONPATH=/opt/fastreboot/src python3 -v -c 'import fastreboot.commands' 2>&1"
+        ).output
+        loaded = re.findall(r"code object from '?(/opt/fastreboot/\S+?)'?$", verbose, re.M)
+        assert len(loaded) >= 10, verbose[-2000:]
+        assert all("/__pycache__/" in path for path in loaded), loaded
 
     # The victim is running and has not been stopped yet on this fresh disk.
     if variant == "sysv":
