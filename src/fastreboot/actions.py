@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from fastreboot import initsystem, log, staged, sysroot
 from fastreboot.checks import Check
 from fastreboot.config import LoadMethod, RebootMethod, read_debian_kexec
-from fastreboot.errors import KexecError, KexecRefused, PreflightError
+from fastreboot.errors import CommandError, KexecError, KexecRefused, PreflightError
 from fastreboot.plan import Plan
-from fastreboot.run import CommandError
 from fastreboot.sysinfo import read_system_info
 from fastreboot.values import replace
 
@@ -175,23 +174,86 @@ def unload(effects: Effects, *, crash: bool = False) -> None:
         effects.remove_file(staged.STATE_FILE)
 
 
-def fast_reboot(
-    plan: Plan, effects: Effects, *, before_jump: Callable[[], object] | None = None
-) -> None:
-    """Load, then hand over to the init system. If anything fails before the jump, unloads
-    what this call loaded (a kernel that was already loaded stays)."""
-    load(plan, effects)
+class _LoadInBackground:
+    """``load`` on a second thread. The kernel reads and hashes the image inside one system
+    call (or kexec-tools does, in its own process); either way this process is free to go
+    on meanwhile, on the machine's other CPU."""
+
+    def __init__(self, plan: Plan, effects: Effects) -> None:
+        import threading
+
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._load, args=(plan, effects), name="fastreboot-load"
+        )
+
+    def _load(self, plan: Plan, effects: Effects) -> None:
+        try:
+            load(plan, effects)
+        except BaseException as error:  # handed to the main thread by run()
+            self._error = error
+
+    def run(self, meanwhile: Callable[[], object]) -> None:
+        """Start the load, call *meanwhile*, return when the load has succeeded; raise its
+        error if it failed. Ctrl-C is held until the load has ended, then raised: a system
+        call in progress cannot be cut short, and a KeyboardInterrupt in the middle of
+        starting the thread would leave a load running that nobody undoes."""
+        import signal
+        import threading
+
+        interrupted: list[int] = []
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(
+                signal.SIGINT, lambda number, _frame: interrupted.append(number)
+            )
+        try:
+            self._thread.start()
+            meanwhile()
+            self._thread.join()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            raise KeyboardInterrupt
+        if self._error is not None:
+            raise self._error
+
+    def ended_loaded(self) -> bool:
+        """After any failure of run(): whether the load (once it has ended) succeeded."""
+        if self._thread.ident is None:
+            return False  # never started
+        self._thread.join()
+        return self._error is None
+
+
+def _import_the_hand_over() -> None:
+    # The record's json and the init system's subprocess: imported while the kernel works.
+    import fastreboot.records
+    import fastreboot.run  # noqa: F401
+
+
+def fast_reboot(plan: Plan, effects: Effects) -> None:
+    """Load, write the downtime record, hand over to the init system. If anything fails
+    before the jump, unloads what this call loaded (a kernel that was already loaded stays).
+
+    The load is most of a fast reboot's own time, so it runs in the background while this
+    thread imports what follows. Nothing that changes the machine happens before the load
+    has succeeded."""
+    loading = _LoadInBackground(plan, effects)
     try:
+        loading.run(meanwhile=_import_the_hand_over)
+        from fastreboot import records
+
         if plan.consumed_next_entry and plan.grubenv:
             editor = (
                 effects.which("grub-editenv") or effects.which("grub2-editenv") or "grub-editenv"
             )
             effects.run([editor, plan.grubenv, "unset", "next_entry"])
-        if before_jump is not None:
-            before_jump()
+        records.write_pending(effects, plan)
         initsystem.request_kexec_reboot(effects, plan.reboot_method)
     except BaseException:
-        if plan.already_loaded is None:
+        if loading.ended_loaded() and plan.already_loaded is None:
             unload(effects)
         raise
 

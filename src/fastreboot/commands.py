@@ -179,12 +179,13 @@ def cmd_reboot(args: argparse.Namespace, factory: EffectsFactory | None, stdin: 
     if args.dry_run:
         return 5 if plan.errors else 0
     actions.refuse_on_errors(plan.errors)
+    effects = _effects(args, factory)
+    if plan.already_loaded is None:
+        # The disk reads the image while the plan is read and the question answered.
+        effects.prefetch([plan.kernel, *plan.initrds])
     if not args.yes:
         _confirm(FAST_PROMPT, stdin)
-    effects = _effects(args, factory)
-    from fastreboot import records
-
-    actions.fast_reboot(plan, effects, before_jump=lambda: records.write_pending(effects, plan))
+    actions.fast_reboot(plan, effects)
     print(f"fast reboot into Linux {plan.kernel_version or plan.kernel} started", file=sys.stderr)
     return 0
 

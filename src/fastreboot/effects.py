@@ -20,7 +20,6 @@ from fastreboot.errors import (
     KexecUnsupported,
     PermissionError_,
 )
-from fastreboot.run import run
 
 # The protocol exists for the type checker only: importing typing costs ~30 ms of start-up
 # in a TCG guest, and nothing checks it at run time. Users import it under TYPE_CHECKING.
@@ -54,12 +53,17 @@ if TYPE_CHECKING:
 
         def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None: ...
 
+        def prefetch(self, paths: Sequence[str]) -> None:
+            """Start reading files into the page cache; a hint, never an error."""
+            ...
+
         def remove_file(self, path: str) -> None: ...
 
 # syscalls (ctypes) is imported by the methods that need it: a reboot with a kernel
 # already loaded, or one through kexec-tools, never does (ctypes costs ~25 ms to import in
 # a TCG guest). For the same reason `which` walks PATH itself instead of importing shutil,
-# which imports bz2 and lzma.
+# which imports bz2 and lzma, and `run` imports subprocess only when a command runs (a
+# fast reboot imports it while the kernel loads, see actions.fast_reboot).
 
 FORBID_ENV = "FASTREBOOT_FORBID_HOST_EFFECTS"
 SBIN_DIRS = ("/usr/sbin", "/sbin")
@@ -133,6 +137,8 @@ class HostEffects:
     def run(
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
+        from fastreboot.run import run
+
         return run(argv, env=env, check=check)
 
     def sync(self) -> None:
@@ -156,6 +162,22 @@ class HostEffects:
 
     def remove_file(self, path: str) -> None:
         Path(path).unlink(missing_ok=True)
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        # WILLNEED submits the reads and returns: the disk works while fastreboot prints
+        # the plan and waits for its answer. A file that cannot be opened is the load's
+        # error to report, with its explanation.
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
 
 def _lockdown() -> str | None:

@@ -20,6 +20,12 @@ class UsageError(FastrebootError):
     exit_code = 2
 
 
+class CommandError(FastrebootError):
+    """A command exited non-zero or could not be started."""
+
+    exit_code = 1
+
+
 class ConfigError(FastrebootError):
     """A configuration file is invalid, unsafe (shell code) or unreadable."""
 

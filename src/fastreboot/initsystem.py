@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from fastreboot import staged, sysroot
 from fastreboot.config import RebootMethod
-from fastreboot.errors import RebootError
-from fastreboot.run import CommandError
+from fastreboot.errors import CommandError, RebootError
 
 TYPE_CHECKING = False  # True for mypy; typing is not imported at run time (start-up cost)
 if TYPE_CHECKING:

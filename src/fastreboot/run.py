@@ -8,13 +8,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 from fastreboot import log
-from fastreboot.errors import FastrebootError
+from fastreboot.errors import CommandError
 
-
-class CommandError(FastrebootError):
-    """A command exited non-zero or could not be started."""
-
-    exit_code = 1
+__all__ = ["CommandError", "run"]
 
 
 def run(

@@ -6,7 +6,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastreboot.errors import KexecError, KexecRefused, KexecUnsupported
+from fastreboot.errors import CommandError, KexecError, KexecRefused, KexecUnsupported
 
 
 class RecordingEffects:
@@ -59,8 +59,6 @@ class RecordingEffects:
             self._flag("-p" in argv).write_text("1\n")
         code = 1 if argv[0] in self.fail_commands else 0
         if code and check:
-            from fastreboot.run import CommandError
-
             raise CommandError(f"{' '.join(argv)} failed with exit code 1")
         out = self.stdout.get(" ".join(argv[:2]), "")
         return subprocess.CompletedProcess(list(argv), code, out, "")
@@ -80,6 +78,9 @@ class RecordingEffects:
     def remove_file(self, path: str) -> None:
         self.calls.append(("remove_file", path))
         (self.root / path.lstrip("/")).unlink(missing_ok=True)
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        self.calls.append(("prefetch", tuple(paths)))
 
     def names(self) -> list[str]:
         """The calls as short strings, e.g. ["kexec_file_load", "run systemctl kexec"]."""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,14 +52,15 @@ def test_reboot_answer_no_does_nothing(machine: Path, capsys: pytest.CaptureFixt
     captured = capsys.readouterr()
     assert FAST_PROMPT in captured.err
     assert "cancelled" in captured.err
-    assert fake.calls == []
+    # Only the page-cache hint, made before the question: nothing on the machine changed.
+    assert fake.calls == [("prefetch", (f"/boot/vmlinuz-{NEW}", f"/boot/initrd.img-{NEW}"))]
     assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
 
 
 def test_reboot_with_no_stdin_is_no(machine: Path) -> None:
     fake = RecordingEffects(machine)
     assert run_cli(["reboot", "--root", str(machine)], fake, answer="") == 10
-    assert fake.calls == []
+    assert fake.names() == ["prefetch"]
 
 
 def test_reboot_yes_loads_then_asks_systemd(machine: Path) -> None:
@@ -64,15 +68,54 @@ def test_reboot_yes_loads_then_asks_systemd(machine: Path) -> None:
     assert (
         run_cli(["reboot", "--root", str(machine), "--append", "marker=1"], fake, answer="y\n") == 0
     )
-    assert fake.calls[0] == (
-        "kexec_file_load",
-        f"/boot/vmlinuz-{NEW}",
-        (f"/boot/initrd.img-{NEW}",),
-        "root=UUID=0b5f3c5e-1111-4a4a-9c9c-123456789abc ro quiet marker=1",
-        False,
-    )
+    files = (f"/boot/vmlinuz-{NEW}", f"/boot/initrd.img-{NEW}")
+    assert fake.calls[:2] == [
+        ("prefetch", files),
+        (
+            "kexec_file_load",
+            files[0],
+            files[1:],
+            "root=UUID=0b5f3c5e-1111-4a4a-9c9c-123456789abc ro quiet marker=1",
+            False,
+        ),
+    ]
     assert fake.names()[-1] == "run systemctl kexec"
     assert "write_file" in fake.names()  # the downtime record, before the jump
+
+
+def test_reboot_whose_load_fails_changes_nothing(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The load runs on a second thread: its error still ends the command, before any
+    # record, init system call or unload.
+    fake = RecordingEffects(machine, fail_load="rejected")
+    assert run_cli(["reboot", "--yes", "--root", str(machine)], fake) == 7
+    assert "lockdown" in capsys.readouterr().err
+    assert fake.names() == ["prefetch", "kexec_file_load"]
+    assert not (machine / "var/lib/fastreboot/records").exists()
+
+
+class InterruptedDuringLoad(RecordingEffects):
+    """Ctrl-C reaches fastreboot while the kernel is still loading the image."""
+
+    def kexec_file_load(
+        self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
+    ) -> None:
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        time.sleep(0.2)  # the main thread handles the interrupt while this call goes on
+        super().kexec_file_load(kernel, initrds, cmdline, crash=crash)
+
+
+def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> None:
+    from fastreboot import actions
+    from fastreboot.plan import Options, make_plan
+
+    fake = InterruptedDuringLoad(machine)
+    with pytest.raises(KeyboardInterrupt):
+        actions.fast_reboot(make_plan(machine, Options()), fake)
+    assert fake.names() == ["kexec_file_load", "write_file", "kexec_unload", "remove_file"]
+    assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
+    assert not (machine / "var/lib/fastreboot/records").exists()
 
 
 def test_reboot_on_sysv_goes_through_runlevel_6(tmp_path: Path) -> None:
