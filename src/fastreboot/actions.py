@@ -202,18 +202,21 @@ class _LoadInBackground:
         import threading
 
         interrupted: list[int] = []
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(
-                signal.SIGINT, lambda number, _frame: interrupted.append(number)
-            )
+        # Only Python's own Ctrl-C handler is replaced: an ignored SIGINT (a background job)
+        # stays ignored, and a handler someone installed stays theirs.
+        hold = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if hold:
+            signal.signal(signal.SIGINT, lambda number, _frame: interrupted.append(number))
         try:
             self._thread.start()
             meanwhile()
             self._thread.join()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            if hold:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
         if interrupted:
             raise KeyboardInterrupt
         if self._error is not None:

@@ -118,6 +118,23 @@ def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> Non
     assert not (machine / "var/lib/fastreboot/records").exists()
 
 
+def test_an_ignored_sigint_stays_ignored_during_the_load(machine: Path) -> None:
+    # A reboot started as a background job (SIGINT ignored) is not cancelled by one.
+    from fastreboot import actions
+    from fastreboot.plan import Options, make_plan
+
+    fake = InterruptedDuringLoad(machine)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        actions.fast_reboot(make_plan(machine, Options()), fake)
+    except KeyboardInterrupt:
+        pytest.fail("an ignored SIGINT cancelled the reboot")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert fake.names()[-1] == "run systemctl kexec"
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
 def test_reboot_on_sysv_goes_through_runlevel_6(tmp_path: Path) -> None:
     debian_sysv(tmp_path)
     fake = RecordingEffects(tmp_path)
