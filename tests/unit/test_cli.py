@@ -111,8 +111,14 @@ def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> Non
     from fastreboot.plan import Options, make_plan
 
     fake = InterruptedDuringLoad(machine)
-    with pytest.raises(KeyboardInterrupt):
-        actions.fast_reboot(make_plan(machine, Options()), fake)
+    # Python's own Ctrl-C handler, as in a terminal: a test run started in the background
+    # (CI under `&`) inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            actions.fast_reboot(make_plan(machine, Options()), fake)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert fake.names() == ["kexec_file_load", "write_file", "kexec_unload", "remove_file"]
     assert (machine / "sys/kernel/kexec_loaded").read_text().strip() == "0"
     assert not (machine / "var/lib/fastreboot/records").exists()
