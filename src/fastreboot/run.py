@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from fastreboot import log
 from fastreboot.errors import CommandError
 
-__all__ = ["CommandError", "run"]
-
 
 def run(
     argv: Sequence[str],
