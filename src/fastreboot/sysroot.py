@@ -1,64 +1,94 @@
-"""Reading files of a target system that lives under a root directory.
+"""The target system's root directory: the one way every reader reaches one of its files.
 
-Symlinks are followed *inside* the root: an absolute link target such as
-``/boot/vmlinuz-6.1.0-47-amd64`` means ``root/boot/…``, never the host's /boot.
+Paths of the target are absolute as seen on the target (``/boot/vmlinuz``), never prefixed
+with the host directory. Symlinks are followed *inside* the root: an absolute link target
+such as ``/boot/vmlinuz-6.1.0-47-amd64`` means ``root/boot/…``, never the host's /boot.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+from dataclasses import dataclass
 from pathlib import Path
 
 _MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
 
 
-def host_path(root: Path, target_path: str) -> Path:
-    """The host path of ``target_path`` (absolute on the target), without following links."""
-    return root / target_path.lstrip("/")
+@dataclass(frozen=True, slots=True)
+class SysRoot:
+    """A target system whose ``/`` is the host directory ``path``."""
 
+    path: Path
 
-def resolve(root: Path, target_path: str) -> str:
-    """Resolve symlinks in ``target_path`` within ``root``; returns a normalised target path."""
-    parts = [p for p in posixpath.normpath("/" + target_path.lstrip("/")).split("/") if p]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = host_path(root, "/".join([*resolved, name]))
-        if candidate.is_symlink():
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> SysRoot:
+        return cls(Path(path))
+
+    @property
+    def is_host(self) -> bool:
+        """Whether this is the running system's own root (the only one fastreboot changes)."""
+        return self.path.resolve() == Path("/")
+
+    def lexical(self, target: str) -> Path:
+        """The host path of ``target`` as written, links not followed (to test for a link)."""
+        return self.path / target.lstrip("/")
+
+    def resolve(self, target: str) -> str:
+        """``target`` with every symlink resolved within the root; a normalised target path."""
+        parts = [p for p in posixpath.normpath("/" + target.lstrip("/")).split("/") if p]
+        resolved: list[str] = []
+        links = 0
+        while parts:
+            name = parts.pop(0)
+            if name == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = self.lexical("/".join([*resolved, name]))
+            try:
+                link = os.readlink(candidate)
+            except OSError:  # not a link, or missing: the walk goes on as written
+                resolved.append(name)
+                continue
             links += 1
             if links > _MAX_LINKS:
                 return "/" + "/".join([*resolved, name, *parts])
-            link = os.readlink(candidate)
             if link.startswith("/"):
                 resolved = []
             parts = [p for p in link.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(name)
-    return "/" + "/".join(resolved)
+        return "/" + "/".join(resolved)
 
+    def host(self, target: str) -> Path:
+        """The host path of ``target``, links resolved inside the root."""
+        return self.lexical(self.resolve(target))
 
-def read_text(root: Path, target_path: str) -> str | None:
-    """The file's text, or None when it does not exist or cannot be read."""
-    try:
-        return host_path(root, resolve(root, target_path)).read_text(
-            encoding="utf-8", errors="replace"
-        )
-    except OSError:
-        return None
+    def target_of(self, host_path: Path) -> str:
+        """The target path of a host path below the root."""
+        return "/" + host_path.relative_to(self.path).as_posix()
 
+    def read_text(self, target: str) -> str | None:
+        """The file's text, or None when it does not exist or cannot be read."""
+        try:
+            return self.host(target).read_text(encoding="utf-8", errors="replace")
+        except (OSError, ValueError):  # ValueError: a NUL byte in the path
+            return None
 
-def read_first_line(root: Path, target_path: str) -> str | None:
-    text = read_text(root, target_path)
-    if text is None:
-        return None
-    return text.strip().split("\n", 1)[0].strip()
+    def read_first_line(self, target: str) -> str | None:
+        text = self.read_text(target)
+        if text is None:
+            return None
+        return text.strip().split("\n", 1)[0].strip()
 
+    def exists(self, target: str) -> bool:
+        return self.host(target).exists()
 
-def exists(root: Path, target_path: str) -> bool:
-    return host_path(root, resolve(root, target_path)).exists()
+    def is_file(self, target: str) -> bool:
+        return self.host(target).is_file()
+
+    def is_dir(self, target: str) -> bool:
+        return self.host(target).is_dir()
+
+    def glob(self, pattern: str) -> list[str]:
+        """Target paths matching ``pattern`` (relative to /), sorted; links are not resolved."""
+        return sorted(self.target_of(p) for p in self.path.glob(pattern.lstrip("/")))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fastreboot.errors import CommandError, KexecError, KexecRefused, KexecUnsupported
+from fastreboot.sysroot import SysRoot
 
 
 class RecordingEffects:
@@ -21,7 +22,7 @@ class RecordingEffects:
         fail_commands: Sequence[str] = (),
         stdout: Mapping[str, str] | None = None,
     ) -> None:
-        self.root = root
+        self.root = SysRoot(root)
         self.calls: list[tuple[object, ...]] = []
         self.commands = set(commands)
         self.fail_load = fail_load  # None, "unsupported", "rejected" (policy) or "failed"
@@ -29,7 +30,9 @@ class RecordingEffects:
         self.stdout = dict(stdout or {})  # "systemctl list-jobs" -> what it prints
 
     def _flag(self, crash: bool) -> Path:
-        return self.root / ("sys/kernel/kexec_crash_loaded" if crash else "sys/kernel/kexec_loaded")
+        return self.root.lexical(
+            "/sys/kernel/kexec_crash_loaded" if crash else "/sys/kernel/kexec_loaded"
+        )
 
     def kexec_file_load(
         self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
@@ -40,8 +43,10 @@ class RecordingEffects:
         if self.fail_load == "rejected":
             raise KexecRefused("kexec_file_load failed: refused by kernel lockdown (integrity)")
         if self.fail_load == "failed":
-            raise KexecError("kexec_file_load failed: the running kernel does not accept this "
-                             "image format (not a bootable kernel?)")
+            raise KexecError(
+                "kexec_file_load failed: the running kernel does not accept this "
+                "image format (not a bootable kernel?)"
+            )
         self._flag(crash).write_text("1\n")
 
     def kexec_unload(self, *, crash: bool) -> None:
@@ -71,13 +76,13 @@ class RecordingEffects:
 
     def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
         self.calls.append(("write_file", path))
-        target = self.root / path.lstrip("/")
+        target = self.root.lexical(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
 
     def remove_file(self, path: str) -> None:
         self.calls.append(("remove_file", path))
-        (self.root / path.lstrip("/")).unlink(missing_ok=True)
+        self.root.lexical(path).unlink(missing_ok=True)
 
     def prefetch(self, paths: Sequence[str]) -> None:
         self.calls.append(("prefetch", tuple(paths)))

@@ -23,7 +23,8 @@ def debian_with_kexec_tools(root: Path) -> Path:
 def loads(fake: RecordingEffects) -> list[str]:
     """Every load of a kexec kernel, through either system call."""
     return [
-        name for name in fake.names()
+        name
+        for name in fake.names()
         if name.startswith("run kexec -l") or name == "kexec_file_load"
     ]
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.bls import bls_selection, read_entry_files, version_compare
-from fastreboot.model import Source
+from fastreboot.boot.bls import bls_selection, read_entry_files
+from fastreboot.boot.entry import Source
+from fastreboot.boot.versions import uapi_compare as version_compare
+from fastreboot.sysroot import SysRoot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bls"
 MACHINE_A = "4098b3f648d74c13b1f04ccfba7798e8"
@@ -37,7 +39,7 @@ def write_entry(root: Path, name: str, **keys: str) -> None:
 
 
 def test_kernel_install_entries_in_spec_order(tmp_path: Path) -> None:
-    selection = bls_selection(make_root(tmp_path, "kernel-install-boot"))
+    selection = bls_selection(SysRoot(make_root(tmp_path, "kernel-install-boot")))
     assert selection is not None
     # sort-key "arch" < "debian"; within debian the newest version first; no sort-key last.
     assert [e.entry_id for e in selection.entries] == [
@@ -66,7 +68,7 @@ def test_kernel_install_entries_in_spec_order(tmp_path: Path) -> None:
 def test_esp_entries_are_relative_to_the_esp_and_loader_conf_picks_the_default(
     tmp_path: Path,
 ) -> None:
-    selection = bls_selection(make_root(tmp_path, "kernel-install-esp"))
+    selection = bls_selection(SysRoot(make_root(tmp_path, "kernel-install-esp")))
     assert selection is not None and selection.default is not None
     assert [e.version for e in selection.entries] == ["6.1.0-56-amd64", "6.1.0-47-amd64"]
     # loader.conf: default 4098…-6.1.0-47*
@@ -88,17 +90,17 @@ def test_esp_entries_are_relative_to_the_esp_and_loader_conf_picks_the_default(
 def test_loader_conf_default_glob(tmp_path: Path, default: str, expected: str) -> None:
     root = make_root(tmp_path, "kernel-install-esp")
     (root / "efi/loader/loader.conf").write_text(f"timeout 3\ndefault {default}\n")
-    selection = bls_selection(root)
+    selection = bls_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     assert selection.default.version == expected
 
 
 def test_saved_entry_wins_over_loader_conf(tmp_path: Path) -> None:
     root = make_root(tmp_path, "kernel-install-esp")
-    selection = bls_selection(root, saved_entry=f"{MACHINE_A}-6.1.0-56-amd64")
+    selection = bls_selection(SysRoot(root), saved_entry=f"{MACHINE_A}-6.1.0-56-amd64")
     assert selection is not None and selection.default is not None
     assert selection.default.version == "6.1.0-56-amd64"
-    selection = bls_selection(root, saved_entry="gone")
+    selection = bls_selection(SysRoot(root), saved_entry="gone")
     assert selection is not None and selection.default is not None
     assert selection.default.version == "6.1.0-47-amd64"
 
@@ -114,7 +116,7 @@ def test_order_as_systemds_own_test(tmp_path: Path) -> None:
     write_entry(root, "cx", title="C", sort_key="xxxx", version="10", machine_id=c, linux="/c")
     d = "81c6e3147cf544c19006af023e22b292"
     write_entry(root, "d", title="D", sort_key="kkkk", version="100", machine_id=d, linux="/d")
-    selection = bls_selection(root)
+    selection = bls_selection(SysRoot(root))
     assert selection is not None
     assert [e.entry_id for e in selection.entries] == ["d", "cx", "c", "b", "a-10", "a-5"]
 
@@ -127,7 +129,7 @@ def test_machine_id_then_version_then_bad_entries_last(tmp_path: Path) -> None:
     write_entry(root, "w-1", sort_key="os", version="9", linux="/k")  # no machine-id: lower
     write_entry(root, "v-1+0-3", sort_key="os", machine_id=MACHINE_A, version="5", linux="/k")
     write_entry(root, "u-1+2", sort_key="os", machine_id=MACHINE_A, version="1.1", linux="/k")
-    selection = bls_selection(root)
+    selection = bls_selection(SysRoot(root))
     assert selection is not None
     assert [e.entry_id for e in selection.entries] == ["w-1", "x-1", "y-1", "u-1", "z-1", "v-1"]
 
@@ -138,7 +140,7 @@ def test_entries_without_linux_or_for_another_architecture_are_hidden(tmp_path: 
     write_entry(tmp_path, "plain", title="Plain", linux="k", initrd="i1 i2", options="a=1")
     with (tmp_path / "boot/loader/entries/plain.conf").open("a") as entry:
         entry.write("options b=2\n")
-    selection = bls_selection(tmp_path)
+    selection = bls_selection(SysRoot(tmp_path))
     assert selection is not None
     assert [e.entry_id for e in selection.entries] == ["plain"]
     plain = selection.entries[0]
@@ -147,9 +149,9 @@ def test_entries_without_linux_or_for_another_architecture_are_hidden(tmp_path: 
 
 
 def test_no_entries_directory_means_no_selection(tmp_path: Path) -> None:
-    assert bls_selection(tmp_path) is None
+    assert bls_selection(SysRoot(tmp_path)) is None
     (tmp_path / "boot/loader/entries").mkdir(parents=True)
-    empty = bls_selection(tmp_path)
+    empty = bls_selection(SysRoot(tmp_path))
     assert empty is not None and empty.default is None and empty.entries == ()
 
 
@@ -157,8 +159,10 @@ def test_grub_rules_stop_at_a_blank_line(tmp_path: Path) -> None:
     entries = tmp_path / "boot/loader/entries"
     entries.mkdir(parents=True)
     (entries / "x.conf").write_text("title X\nlinux /k\n\noptions quiet\n")
-    assert read_entry_files(tmp_path, "/boot/loader/entries")[0].all("options") == ("quiet",)
-    grub = read_entry_files(tmp_path, "/boot/loader/entries", grub_rules=True)[0]
+    assert read_entry_files(SysRoot(tmp_path), "/boot/loader/entries")[0].all("options") == (
+        "quiet",
+    )
+    grub = read_entry_files(SysRoot(tmp_path), "/boot/loader/entries", grub_rules=True)[0]
     assert (grub.entry_id, grub.path) == ("x", "/boot/loader/entries/x.conf")
     assert grub.all("options") == ()
 

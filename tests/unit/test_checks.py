@@ -5,14 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.checks import Level
-from fastreboot.config import LoadMethod
-from fastreboot.plan import Options, make_plan
+from fastreboot.config.own import LoadMethod
+from fastreboot.plan.checks import Level
+from fastreboot.plan.plan import Options, make_plan
+from fastreboot.sysroot import SysRoot
 from tests.unit.sysroots import NEW, debian_systemd
 
 
 def levels(tmp_path: Path, **options: object) -> dict[str, str]:
-    plan = make_plan(tmp_path, Options(**options))  # type: ignore[arg-type]
+    plan = make_plan(SysRoot(tmp_path), Options(**options))  # type: ignore[arg-type]
     worst: dict[str, str] = {}
     order = {"ok": 0, "warning": 1, "error": 2}
     for check in plan.checks:
@@ -42,7 +43,7 @@ def test_missing_initrd(tmp_path: Path) -> None:
 def test_corrupt_kernel(tmp_path: Path) -> None:
     sysroot = debian_systemd(tmp_path)
     sysroot.write(f"/boot/vmlinuz-{NEW}", b"\0" * 4096)
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     errors = {c.name: c.message for c in plan.errors}
     assert "kernel-image" in errors
 
@@ -52,7 +53,7 @@ def test_kernel_whose_header_disagrees_with_its_name(tmp_path: Path) -> None:
 
     sysroot = debian_systemd(tmp_path)
     sysroot.write(f"/boot/vmlinuz-{NEW}", bzimage("6.1.0-99-cloud-amd64"))
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     assert any("its name says" in c.message for c in plan.errors)
 
 
@@ -116,5 +117,5 @@ def test_unknown_init_system_blocks_unless_forced(tmp_path: Path) -> None:
 def test_world_writable_config_warns(tmp_path: Path) -> None:
     sysroot = debian_systemd(tmp_path)
     sysroot.write("/etc/fastreboot.toml", "", mode=0o666)
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     assert any(c.name == "config-permissions" and c.level is Level.WARNING for c in plan.checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.cli import FAST_PROMPT
+from fastreboot.cli.prompt import FAST_PROMPT
+from fastreboot.sysroot import SysRoot
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.staging import REBOOT_JOBS
@@ -107,8 +109,8 @@ class InterruptedDuringLoad(RecordingEffects):
 
 
 def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> None:
-    from fastreboot import actions
-    from fastreboot.plan import Options, make_plan
+    from fastreboot.act import reboot as actions
+    from fastreboot.plan.plan import Options, make_plan
 
     fake = InterruptedDuringLoad(machine)
     # Python's own Ctrl-C handler, as in a terminal: a test run started in the background
@@ -116,7 +118,7 @@ def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> Non
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            actions.fast_reboot(make_plan(machine, Options()), fake)
+            actions.fast_reboot(make_plan(SysRoot(machine), Options()), fake)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert fake.names() == ["kexec_file_load", "write_file", "kexec_unload", "remove_file"]
@@ -126,13 +128,13 @@ def test_interrupted_reboot_waits_for_the_load_and_unloads(machine: Path) -> Non
 
 def test_an_ignored_sigint_stays_ignored_during_the_load(machine: Path) -> None:
     # A reboot started as a background job (SIGINT ignored) is not cancelled by one.
-    from fastreboot import actions
-    from fastreboot.plan import Options, make_plan
+    from fastreboot.act import reboot as actions
+    from fastreboot.plan.plan import Options, make_plan
 
     fake = InterruptedDuringLoad(machine)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        actions.fast_reboot(make_plan(machine, Options()), fake)
+        actions.fast_reboot(make_plan(SysRoot(machine), Options()), fake)
     except KeyboardInterrupt:
         pytest.fail("an ignored SIGINT cancelled the reboot")
     finally:
@@ -203,15 +205,13 @@ def test_load_rejected_is_exit_7_and_nothing_loaded(
 
 
 def test_grub_next_entry_is_cleared_before_the_jump(machine: Path) -> None:
-    from fastreboot.plan import Plan
-
     fake = RecordingEffects(machine)
-    from fastreboot import actions
-    from fastreboot.plan import Options, make_plan
+    from fastreboot.act import reboot as actions
+    from fastreboot.plan.plan import Options, make_plan
 
-    plan = make_plan(machine, Options())
-    one_shot = Plan(
-        **{**plan.__dict__, "consumed_next_entry": "1>2", "grubenv": "/boot/grub/grubenv"}
+    plan = make_plan(SysRoot(machine), Options())
+    one_shot = dataclasses.replace(
+        plan, consumed_next_entry="1>2", grubenv="/boot/grub/grubenv"
     )
     actions.fast_reboot(one_shot, fake)
     assert "run /usr/sbin/grub-editenv /boot/grub/grubenv unset next_entry" in fake.names()
@@ -385,16 +385,14 @@ def test_debug_shows_the_traceback(machine: Path, capsys: pytest.CaptureFixture[
     assert err.strip().splitlines()[-1].startswith("fastreboot: no kernel version 9.9")
 
 
-def test_debug_logs_the_commands_run(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from fastreboot import log
-    from fastreboot.run import run
+def test_debug_logs_the_commands_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from fastreboot.act.run import run
+    from fastreboot.cli.main import _log_to_stderr
 
-    monkeypatch.setattr(log, "enabled", False)
+    _log_to_stderr(debug=False)
     run(["true", "a b"])
     assert capsys.readouterr().err == ""
-    monkeypatch.setattr(log, "enabled", True)
+    _log_to_stderr(debug=True)
     run(["true", "a b"])
     assert capsys.readouterr().err == "+ true 'a b'\n"
 
@@ -412,86 +410,17 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--dry-run" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["plan"],
-        ["--root", "/x", "--json", "plan", "--kernel", "6.1", "-y"],
-        ["--root=/x", "--debug", "reboot", "-f", "--dry-run", "--root", "/y"],
-        ["--yes", "kdump", "status"],
-        ["load", "--record", "--on-reboot", "--target", "newest"],
-        ["--root", "plan", "kernels"],  # "plan" is the root here
-    ],
-)
-def test_the_one_sub_parser_built_parses_like_all_of_them(argv: list[str]) -> None:
-    from fastreboot.cli import _command_name, build_parser
+def test_global_options_go_before_or_after_the_command() -> None:
+    from fastreboot.cli import build_parser
 
-    one = build_parser(_command_name(argv))
-    assert _command_name(argv) is not None
-    assert one.parse_args(argv) == build_parser().parse_args(argv)
-
-
-@pytest.mark.parametrize("columns", ["57", "0", "x", None])
-def test_help_is_as_wide_as_shutil_says(
-    monkeypatch: pytest.MonkeyPatch, columns: str | None
-) -> None:
-    import shutil
-
-    from fastreboot.cli import _terminal_columns
-
-    if columns is None:
-        monkeypatch.delenv("COLUMNS", raising=False)
-    else:
-        monkeypatch.setenv("COLUMNS", columns)
-    assert _terminal_columns() == shutil.get_terminal_size().columns
-
-
-def test_plan_imports_only_what_it_needs(machine: Path) -> None:
-    """Start-up time: modules for other commands, --json or --debug stay unimported."""
-    code = (
-        "import sys; from fastreboot.cli import main; main(['plan', '--root', sys.argv[1]]); "
-        "print(*sys.modules, file=sys.stderr)"
+    args = build_parser().parse_args(
+        ["--root=/x", "--debug", "reboot", "-f", "--dry-run", "--root", "/y"]
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    # -S: no site module, which may import some of these itself.
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(machine)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
-    unwanted = {"logging", "json", "typing", "shutil", "platform", "traceback"}
-    unwanted |= {f"fastreboot.{name}" for name in ("effects", "actions", "kdump", "shellvars")}
-    assert unwanted.isdisjoint(result.stderr.split())
-
-
-def test_the_reboot_path_imports_only_what_it_needs() -> None:
-    """What `fastreboot reboot` adds to a plan: no typing, ctypes (only the file call and the
-    jump need it) or shutil; each costs 25-40 ms of start-up in a TCG guest."""
-    code = (
-        "import sys; import fastreboot.cli, fastreboot.commands; before = set(sys.modules); "
-        "import fastreboot.actions, fastreboot.effects, fastreboot.records, fastreboot.staged; "
-        "print(*(set(sys.modules) - before), file=sys.stderr)"
-    )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    result = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    added = set(result.stderr.split())
-    assert "fastreboot.actions" in added
-    assert {"typing", "ctypes", "shutil", "platform", "logging", "fastreboot.syscalls"}.isdisjoint(
-        added
-    )
-
-
-@pytest.mark.parametrize(
-    "argv", [[], ["-h", "plan"], ["--ro", "/x", "plan"], ["--", "plan"], ["plans"], ["--root"]]
-)
-def test_every_sub_parser_is_built_when_the_command_is_not_certain(argv: list[str]) -> None:
-    from fastreboot.cli import _command_name
-
-    assert _command_name(argv) is None
+    assert (args.root, args.debug, args.force, args.dry_run) == (Path("/y"), True, True, True)
+    args = build_parser().parse_args(["--root", "plan", "kernels"])  # "plan" is the root here
+    assert (args.command, args.root) == ("kernels", Path("plan"))
+    args = build_parser().parse_args(["--yes", "kdump", "status"])
+    assert (args.yes, args.action) == (True, "status")
 
 
 def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
@@ -514,8 +443,6 @@ def test_installed_console_script_runs_in_a_subprocess(machine: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "refusing to act on this machine" in result.stderr
-
-
 
 
 def test_auto_load_acts_only_on_a_plain_reboot(machine: Path) -> None:
@@ -548,7 +475,7 @@ def test_auto_load_keeps_an_already_loaded_kernel_and_steps_aside_for_cold(machi
 
 
 def test_enable_installs_and_starts_the_hooks(machine: Path) -> None:
-    from fastreboot import units
+    from fastreboot.act import units
 
     fake = RecordingEffects(machine)
     assert run_cli(["enable", "--root", str(machine)], fake) == 0

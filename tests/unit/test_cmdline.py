@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fastreboot.cmdline import (
+from fastreboot.plan.cmdline import (
     build_cmdline,
     cmdline_has,
     cmdline_key,

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.config import (
-    DebianKexecConfig,
-    LoadMethod,
-    OwnConfig,
-    RebootMethod,
-    Target,
-    read_debian_kexec,
-    read_own_config,
-)
+from fastreboot.config.debian import DebianKexecConfig, read_debian_kexec
+from fastreboot.config.own import LoadMethod, OwnConfig, RebootMethod, Target, read_own_config
+from fastreboot.config.redhat import KdumpConfig, read_kdump_config
 from fastreboot.errors import ConfigError
-from fastreboot.kdump import KdumpConfig, read_kdump_config
+from fastreboot.sysroot import SysRoot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "config"
 # Debian 12 kexec-tools 1:2.0.25-3+deb12u3 postinst text; see tests/fixtures/config/README.
@@ -48,12 +42,12 @@ def mode_warnings(warnings: tuple[str, ...]) -> list[str]:
 
 def test_debian_missing_is_none(tmp_path: Path) -> None:
     (tmp_path / "etc/default").mkdir(parents=True)
-    assert read_debian_kexec(tmp_path) is None
+    assert read_debian_kexec(SysRoot(tmp_path)) is None
 
 
 def test_debian_shipped_file(tmp_path: Path) -> None:
     put(tmp_path, "/etc/default/kexec", DEBIAN_SHIPPED)
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     assert mode_warnings(config.warnings) == []
     assert config == DebianKexecConfig(
@@ -71,7 +65,7 @@ def test_debian_fresh_install_answer_enables_kexec(tmp_path: Path) -> None:
     # The postinst's update_param sed with debconf's default answer (true).
     text = DEBIAN_SHIPPED.replace("LOAD_KEXEC=false", "LOAD_KEXEC=true")
     put(tmp_path, "/etc/default/kexec", text)
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None and config.load_kexec is True
 
 
@@ -85,7 +79,7 @@ def test_debian_snippets_override_in_run_parts_order(tmp_path: Path) -> None:
     put(tmp_path, "/srv/shared-snippet", "USE_GRUB_CONFIG=true\n")
     # An absolute link means a path on the target, not on the host running the tests.
     (tmp_path / "etc/default/kexec.d/30_link").symlink_to("/srv/shared-snippet")
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     assert config.files == (
         "/etc/default/kexec",
@@ -107,7 +101,7 @@ def test_debian_skips_what_run_parts_skips(tmp_path: Path) -> None:
     put(tmp_path, "/etc/default/kexec.d/local.conf", "LOAD_KEXEC=true\n")
     (tmp_path / "etc/default/kexec.d/subdir").mkdir()
     (tmp_path / "etc/default/kexec.d/gone").symlink_to("/nowhere")
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     assert config.load_kexec is False
     assert config.files == ("/etc/default/kexec",)
@@ -119,7 +113,7 @@ def test_debian_skips_what_run_parts_skips(tmp_path: Path) -> None:
 
 def test_debian_snippets_without_main_file(tmp_path: Path) -> None:
     put(tmp_path, "/etc/default/kexec.d/fastreboot", 'KERNEL_IMAGE="/boot/vmlinuz"\n')
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     assert config.files == ("/etc/default/kexec.d/fastreboot",)
     assert config.load_kexec is None and config.initrd is None and config.append is None
@@ -129,7 +123,7 @@ def test_debian_snippets_without_main_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False), ("", False)])
 def test_debian_booleans(tmp_path: Path, value: str, expected: bool) -> None:
     put(tmp_path, "/etc/default/kexec", f"LOAD_KEXEC={value}\nUSE_GRUB_CONFIG={value}\n")
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     assert config.load_kexec is expected and config.use_grub_config is expected
 
@@ -139,19 +133,19 @@ def test_debian_bad_boolean_names_file_and_line(tmp_path: Path, value: str) -> N
     put(tmp_path, "/etc/default/kexec", DEBIAN_SHIPPED)
     put(tmp_path, "/etc/default/kexec.d/50-mine", f"# mine\nUSE_GRUB_CONFIG={value}\n")
     with pytest.raises(ConfigError, match=r"^/etc/default/kexec\.d/50-mine:2: USE_GRUB_CONFIG="):
-        read_debian_kexec(tmp_path)
+        read_debian_kexec(SysRoot(tmp_path))
 
 
 def test_debian_shell_code_in_a_snippet_is_refused(tmp_path: Path) -> None:
     put(tmp_path, "/etc/default/kexec", DEBIAN_SHIPPED)
     put(tmp_path, "/etc/default/kexec.d/99-x", 'APPEND="$(cat /proc/cmdline) quiet"\n')
     with pytest.raises(ConfigError, match=r"^/etc/default/kexec\.d/99-x:1: command substitution"):
-        read_debian_kexec(tmp_path)
+        read_debian_kexec(SysRoot(tmp_path))
 
 
 def test_debian_old_use_kexec_is_reported(tmp_path: Path) -> None:
     put(tmp_path, "/etc/default/kexec", 'USE_KEXEC=1\nKERNEL_IMAGE="/vmlinuz"\n')
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None and config.load_kexec is None
     assert mode_warnings(config.warnings) == [
         "/etc/default/kexec:1: USE_KEXEC is ignored: kexec-tools' scripts read LOAD_KEXEC"
@@ -162,7 +156,7 @@ def test_debian_writable_files_and_directory_are_reported(tmp_path: Path) -> Non
     put(tmp_path, "/etc/default/kexec", DEBIAN_SHIPPED, mode=0o664)
     (tmp_path / "etc/default/kexec.d").mkdir(mode=0o777)
     (tmp_path / "etc/default/kexec.d").chmod(0o777)  # empty, but anyone may add a snippet
-    config = read_debian_kexec(tmp_path)
+    config = read_debian_kexec(SysRoot(tmp_path))
     assert config is not None
     found = mode_warnings(config.warnings)
     assert len(found) == 2
@@ -173,23 +167,23 @@ def test_debian_writable_files_and_directory_are_reported(tmp_path: Path) -> Non
 def test_debian_unreadable_and_undecodable_files(tmp_path: Path) -> None:
     (tmp_path / "etc/default/kexec").mkdir(parents=True)
     with pytest.raises(ConfigError, match=r"^/etc/default/kexec: cannot read"):
-        read_debian_kexec(tmp_path)
+        read_debian_kexec(SysRoot(tmp_path))
     (tmp_path / "etc/default/kexec").rmdir()
     (tmp_path / "etc/default/kexec").write_bytes(b"LOAD_KEXEC=true\nAPPEND='caf\xe9'\n")
     with pytest.raises(ConfigError, match=r"^/etc/default/kexec:2: not valid UTF-8"):
-        read_debian_kexec(tmp_path)
+        read_debian_kexec(SysRoot(tmp_path))
 
 
 # --- Red Hat /etc/sysconfig/kdump ----------------------------------------------------------
 
 
 def test_kdump_missing_is_none(tmp_path: Path) -> None:
-    assert read_kdump_config(tmp_path) is None
+    assert read_kdump_config(SysRoot(tmp_path)) is None
 
 
 def test_kdump_shipped_rhel9_file(tmp_path: Path) -> None:
     put(tmp_path, "/etc/sysconfig/kdump", RHEL9_KDUMP)
-    config = read_kdump_config(tmp_path)
+    config = read_kdump_config(SysRoot(tmp_path))
     assert config is not None
     assert mode_warnings(config.warnings) == []
     assert config == KdumpConfig(
@@ -229,7 +223,7 @@ def test_kdump_edited_values(tmp_path: Path) -> None:
     text = text.replace('#KDUMP_BOOTDIR="/boot"', 'KDUMP_BOOTDIR="/boot/efi"')
     text += 'KDUMP_IMG_EXT=".gz"\nMKDUMPRD_ARGS="--debug"\n'
     put(tmp_path, "/etc/sysconfig/kdump", text)
-    config = read_kdump_config(tmp_path)
+    config = read_kdump_config(SysRoot(tmp_path))
     assert config is not None
     assert config.kernel_version == release
     assert config.commandline == "ro root=LABEL=/"
@@ -241,7 +235,7 @@ def test_kdump_edited_values(tmp_path: Path) -> None:
 
 def test_kdump_empty_file_gives_defaults(tmp_path: Path) -> None:
     put(tmp_path, "/etc/sysconfig/kdump", 'KDUMP_BOOTDIR=""\nKDUMP_IMG=""\n')
-    config = read_kdump_config(tmp_path)
+    config = read_kdump_config(SysRoot(tmp_path))
     assert config is not None
     assert (config.bootdir, config.img, config.img_ext) == ("/boot", "vmlinuz", "")
     assert config.commandline_remove == () and config.kexec_args == ()
@@ -251,7 +245,7 @@ def test_kdump_empty_file_gives_defaults(tmp_path: Path) -> None:
 
 
 def test_own_config_missing_gives_defaults(tmp_path: Path) -> None:
-    assert read_own_config(tmp_path) == OwnConfig()
+    assert read_own_config(SysRoot(tmp_path)) == OwnConfig()
     assert OwnConfig().target is None and OwnConfig().strip_cmdline == ()
 
 
@@ -267,7 +261,7 @@ def test_own_config_all_keys(tmp_path: Path) -> None:
         'append = "console=ttyS0,115200"\n'
         "auto_kexec = true\n",
     )
-    config = read_own_config(tmp_path)
+    config = read_own_config(SysRoot(tmp_path))
     assert mode_warnings(config.warnings) == []
     assert config == OwnConfig(
         target=Target.NEWEST,
@@ -301,12 +295,12 @@ def test_own_config_all_keys(tmp_path: Path) -> None:
 def test_own_config_errors_name_the_key_and_line(tmp_path: Path, text: str, message: str) -> None:
     put(tmp_path, "/etc/fastreboot.toml", text)
     with pytest.raises(ConfigError, match=message):
-        read_own_config(tmp_path)
+        read_own_config(SysRoot(tmp_path))
 
 
 def test_own_config_writable_file_is_reported(tmp_path: Path) -> None:
     put(tmp_path, "/etc/fastreboot.toml", "auto_kexec = false\n", mode=0o646)
-    config = read_own_config(tmp_path)
+    config = read_own_config(SysRoot(tmp_path))
     assert config.auto_kexec is False
     (warning,) = mode_warnings(config.warnings)
     assert warning.startswith("/etc/fastreboot.toml is writable by group or others (mode 0646)")

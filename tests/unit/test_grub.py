@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.bootfiles import find_grub_cfg
+from fastreboot.boot.entry import Source
+from fastreboot.boot.grub import grub_selection, read_grubenv
+from fastreboot.boot.locate import find_grub_cfg
 from fastreboot.errors import BootConfigError
-from fastreboot.grub import grub_selection, read_grubenv
-from fastreboot.model import Source
+from fastreboot.sysroot import SysRoot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "grub"
 UUID = "5a0e1b6c-2f3d-4e8a-9b7c-1d2e3f4a5b6c"
@@ -52,7 +53,7 @@ def write_cfg(root: Path, text: str) -> Path:
 def test_default_zero_boots_the_first_entry_with_its_kernel_initrd_and_cmdline(
     tmp_path: Path,
 ) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-default"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-default")))
     assert selection is not None
     assert selection.via == "default=0"
     assert selection.next_entry is None
@@ -69,7 +70,7 @@ def test_default_zero_boots_the_first_entry_with_its_kernel_initrd_and_cmdline(
 
 
 def test_entries_list_every_kernel_in_menu_order_with_submenu_prefixes(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-default"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-default")))
     assert selection is not None
     assert [e.title for e in selection.entries] == [
         "Debian GNU/Linux",
@@ -133,7 +134,7 @@ def test_entries_list_every_kernel_in_menu_order_with_submenu_prefixes(tmp_path:
 def test_saved_entry_forms(tmp_path: Path, saved_entry: str, title: str, via: str) -> None:
     root = make_root(tmp_path, "debian-saved")
     write_grubenv(root / "boot/grub/grubenv", saved_entry=saved_entry)
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None
     assert selection.default is not None
     assert (selection.default.title, selection.via) == (title, via)
@@ -141,21 +142,21 @@ def test_saved_entry_forms(tmp_path: Path, saved_entry: str, title: str, via: st
 
 
 def test_saved_entry_set_by_grub_set_default(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-saved"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-saved")))
     assert selection is not None and selection.default is not None
     assert selection.default.kernel == f"/boot/vmlinuz-{OLD}"
     assert selection.via == "saved_entry"
 
 
 def test_grub_default_as_a_submenu_id_path(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-id-path"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-id-path")))
     assert selection is not None and selection.default is not None
     assert selection.default.title == f"{ADVANCED}>Debian GNU/Linux, with Linux {OLD}"
     assert selection.via == f"default=gnulinux-advanced-{UUID}>gnulinux-{OLD}-advanced-{UUID}"
 
 
 def test_without_submenu_the_index_counts_every_entry(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-no-submenu"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-no-submenu")))
     assert selection is not None and selection.default is not None
     assert selection.default.title == f"Debian GNU/Linux, with Linux {OLD}"
     assert selection.via == "default=2"
@@ -163,7 +164,7 @@ def test_without_submenu_the_index_counts_every_entry(tmp_path: Path) -> None:
 
 
 def test_next_entry_wins_once_and_is_reported(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-next-entry"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-next-entry")))
     assert selection is not None and selection.default is not None
     assert selection.default.title == f"{ADVANCED}>Debian GNU/Linux, with Linux {OLD}"
     assert (selection.via, selection.next_entry) == ("next_entry", "1>2")
@@ -174,13 +175,13 @@ def test_next_entry_not_consumed_without_the_header_that_reads_it(tmp_path: Path
     root = tmp_path / "root"
     write_cfg(root, "load_env\nset default=0\nmenuentry 'A' { linux /vmlinuz-1 }\n")
     write_grubenv(root / "boot/grub/grubenv", next_entry="1")
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None
     assert (selection.via, selection.next_entry) == ("default=0", None)
 
 
 def test_microcode_images_come_first(tmp_path: Path) -> None:
-    selection = grub_selection(make_root(tmp_path, "debian-microcode"))
+    selection = grub_selection(SysRoot(make_root(tmp_path, "debian-microcode")))
     assert selection is not None and selection.default is not None
     assert selection.default.initrds == (
         "/boot/intel-ucode.img",
@@ -192,7 +193,7 @@ def test_microcode_images_come_first(tmp_path: Path) -> None:
 def test_separate_boot_partition_paths_map_into_boot(tmp_path: Path) -> None:
     root = make_root(tmp_path, "debian-separate-boot")
     assert "linux\t/vmlinuz-" in (root / "boot/grub/grub.cfg").read_text()
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     assert selection.default.kernel == f"/boot/vmlinuz-{NEW}"
     assert selection.default.initrds == (f"/boot/initrd.img-{NEW}",)
@@ -204,10 +205,10 @@ def test_efi_stub_on_the_esp_configfiles_the_real_grub_cfg(tmp_path: Path) -> No
     esp = root / "boot/efi/EFI/debian"
     esp.mkdir(parents=True)
     shutil.copy(FIXTURES / "efi-stub/grub.cfg", esp / "grub.cfg")
-    assert find_grub_cfg(root) == root / "boot/grub/grub.cfg"  # BIOS boot ignores the ESP
+    assert find_grub_cfg(SysRoot(root)) == "/boot/grub/grub.cfg"  # BIOS boot ignores the ESP
     (root / "sys/firmware/efi").mkdir(parents=True)
-    assert find_grub_cfg(root) == esp / "grub.cfg"
-    selection = grub_selection(root)
+    assert find_grub_cfg(SysRoot(root)) == "/boot/efi/EFI/debian/grub.cfg"
+    selection = grub_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     assert selection.config_files == (
         "/boot/efi/EFI/debian/grub.cfg",
@@ -219,8 +220,8 @@ def test_efi_stub_on_the_esp_configfiles_the_real_grub_cfg(tmp_path: Path) -> No
 
 
 def test_no_grub_cfg_means_no_selection(tmp_path: Path) -> None:
-    assert find_grub_cfg(tmp_path) is None
-    assert grub_selection(tmp_path) is None
+    assert find_grub_cfg(SysRoot(tmp_path)) is None
+    assert grub_selection(SysRoot(tmp_path)) is None
 
 
 @pytest.mark.parametrize(
@@ -240,7 +241,7 @@ def test_unparsable_grub_cfg_names_file_and_line(
 ) -> None:
     write_cfg(tmp_path, text)
     with pytest.raises(BootConfigError) as error:
-        grub_selection(tmp_path)
+        grub_selection(SysRoot(tmp_path))
     assert error.value.message.startswith(f"/boot/grub/grub.cfg:{line}: ")
     assert message in error.value.message
 
@@ -259,14 +260,14 @@ def test_read_grubenv(tmp_path: Path) -> None:
 def test_broken_grubenv_is_skipped_as_grub_does(tmp_path: Path) -> None:
     root = make_root(tmp_path, "debian-saved")
     (root / "boot/grub/grubenv").write_text("saved_entry=1>2\n")
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     assert (selection.default.title, selection.via) == ("Debian GNU/Linux", "fallback-to-0")
 
 
 def test_fedora_blscfg_uses_saved_entry_and_kernelopts(tmp_path: Path) -> None:
     root = make_root(tmp_path, "fedora-blscfg", grub_dir="boot/grub2")
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     default = selection.default
     assert selection.via == "blscfg:saved_entry"
@@ -287,7 +288,7 @@ def test_fedora_blscfg_uses_saved_entry_and_kernelopts(tmp_path: Path) -> None:
 def test_fedora_blscfg_kernelopts_fallback_and_default_index(tmp_path: Path) -> None:
     root = make_root(tmp_path, "fedora-blscfg", grub_dir="boot/grub2")
     write_grubenv(root / "boot/grub2/grubenv", saved_entry="1")
-    selection = grub_selection(root)
+    selection = grub_selection(SysRoot(root))
     assert selection is not None and selection.default is not None
     assert selection.default.version == "6.5.6-300.fc39.x86_64"
     assert selection.default.cmdline == "root=/dev/mapper/fedora-root ro rd.lvm.lv=fedora/root"
@@ -311,7 +312,7 @@ def test_number_or_title_depends_on_the_grub_build(
     )
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc/os-release").write_text(os_release)
-    selection = grub_selection(tmp_path)
+    selection = grub_selection(SysRoot(tmp_path))
     assert selection is not None and selection.default is not None
     assert selection.default.title == expected
 
@@ -337,7 +338,7 @@ menuentry "It's \"ours\"" --id=fedora --unrestricted {
 }
 """,
     )
-    selection = grub_selection(tmp_path)
+    selection = grub_selection(SysRoot(tmp_path))
     assert selection is not None and selection.default is not None
     default = selection.default
     assert default.title == 'It\'s "ours"'
@@ -356,7 +357,7 @@ def test_default_that_is_not_linux_boots_nothing_we_can_load(tmp_path: Path) -> 
         tmp_path,
         "set default=1\nmenuentry L { linux /vmlinuz-1 }\nmenuentry W { chainloader +1 }\n",
     )
-    selection = grub_selection(tmp_path)
+    selection = grub_selection(SysRoot(tmp_path))
     assert selection is not None
     assert selection.default is None
     assert selection.via == "default=1"
@@ -369,7 +370,7 @@ def test_submenu_sees_only_exported_variables(tmp_path: Path) -> None:
         "set kept=1\nset lost=2\nexport kept\n"
         "submenu S { menuentry E { linux /vmlinuz-1 k=$kept l=$lost } }\n",
     )
-    selection = grub_selection(tmp_path)
+    selection = grub_selection(SysRoot(tmp_path))
     assert selection is not None and selection.default is not None
     assert selection.default.title == "S>E"
     assert selection.default.cmdline == "k=1 l="
@@ -381,7 +382,7 @@ def test_links_in_the_target_resolve_inside_root(tmp_path: Path) -> None:
     (tmp_path / "boot/vmlinuz").write_text("another kernel, on a separate /boot")
     (tmp_path / "vmlinuz").symlink_to("/boot/vmlinuz-6.9")  # absolute, as Debian makes it
     (tmp_path / "boot/initrd.img").write_text("initrd")
-    selection = grub_selection(tmp_path)
+    selection = grub_selection(SysRoot(tmp_path))
     assert selection is not None and selection.default is not None
     assert selection.default.kernel == "/vmlinuz"  # exists in the target, though not on the host
     assert selection.default.initrds == ("/boot/initrd.img",)

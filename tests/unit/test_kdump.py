@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.config import LoadMethod
+from fastreboot.config.own import LoadMethod
 from fastreboot.errors import ConfigError, SelectionError
-from fastreboot.kdump import make_kdump_plan, split_kexec_args
+from fastreboot.plan.kdump import make_kdump_plan, split_kexec_args
+from fastreboot.sysroot import SysRoot
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.sysroots import OLD, Sysroot, debian_systemd
@@ -37,7 +38,7 @@ def redhat(tmp_path: Path, *, reserved: int = 256 << 20) -> Sysroot:
 
 def test_kdump_plan_from_redhat_config(tmp_path: Path) -> None:
     redhat(tmp_path)
-    plan = make_kdump_plan(tmp_path)
+    plan = make_kdump_plan(SysRoot(tmp_path))
     assert plan.kernel == f"/boot/vmlinuz-{OLD}"
     assert plan.initrd == f"/boot/initramfs-{OLD}.img"
     assert (
@@ -51,7 +52,7 @@ def test_kdump_plan_from_redhat_config(tmp_path: Path) -> None:
 def test_kdump_initrd_preferred(tmp_path: Path) -> None:
     sysroot = redhat(tmp_path)
     sysroot.write(f"/boot/initramfs-{OLD}kdump.img", b"070701")
-    assert make_kdump_plan(tmp_path).initrd == f"/boot/initramfs-{OLD}kdump.img"
+    assert make_kdump_plan(SysRoot(tmp_path)).initrd == f"/boot/initramfs-{OLD}kdump.img"
 
 
 def test_no_reservation_blocks_kdump_load(
@@ -85,9 +86,9 @@ def test_kexec_args_pick_the_syscall_and_other_options_need_kexec_tools(tmp_path
 def test_missing_config_and_missing_kernel(tmp_path: Path) -> None:
     sysroot = debian_systemd(tmp_path)
     with pytest.raises(ConfigError, match="no /etc/sysconfig/kdump"):
-        make_kdump_plan(tmp_path)
+        make_kdump_plan(SysRoot(tmp_path))
     sysroot.write("/etc/sysconfig/kdump", 'KDUMP_KERNELVER="5.14.0-1.el9"\n')
     with pytest.raises(
         SelectionError, match=r"crash kernel /boot/vmlinuz-5\.14\.0-1\.el9 does not exist"
     ):
-        make_kdump_plan(tmp_path)
+        make_kdump_plan(SysRoot(tmp_path))

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from fastreboot.boot.kimage import ImageKind, KernelImage, read_kernel_image
+from fastreboot.boot.names import kernel_release
 from fastreboot.errors import ImageError
-from fastreboot.kimage import ImageKind, KernelImage, read_kernel_image, version_from_filename
 
 DEBIAN_X86 = (
     "6.1.0-47-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC"
@@ -169,32 +170,8 @@ def test_missing_and_directory(tmp_path: Path) -> None:
         read_kernel_image(tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("name", "version"),
-    [
-        ("vmlinuz-6.1.0-47-cloud-amd64", "6.1.0-47-cloud-amd64"),
-        ("vmlinux-6.1.0-47-amd64", "6.1.0-47-amd64"),
-        ("Image-6.6.0-rc3", "6.6.0-rc3"),
-        ("kernel-5.15.0-gentoo", "5.15.0-gentoo"),
-        ("vmlinuz-5.14.0-427.13.1.el9_4.x86_64", "5.14.0-427.13.1.el9_4.x86_64"),
-        ("vmlinuz", None),
-        ("vmlinuz.old", None),
-        ("initrd.img-6.1.0-47-amd64", None),
-        ("config-6.1.0-47-amd64", None),
-        ("vmlinuz-0-rescue-3f2a1b0c9d8e4f7a", None),
-        ("vmlinuz-6.1.0-47-amd64.old", None),
-        ("vmlinuz-6.1.0-47-amd64.dpkg-bak", None),
-        ("vmlinuz-6.1.0-47-amd64.sig", None),
-        ("myvmlinuz-6.1.0", None),
-        ("kernel-genkernel-x86_64-5.15.0", None),
-    ],
-)
-def test_version_from_filename(name: str, version: str | None) -> None:
-    assert version_from_filename(name) == version
-
-
 def _host_kernels() -> list[Path]:
-    return sorted(p for p in Path("/boot").glob("vmlinuz-*") if version_from_filename(p.name))
+    return sorted(p for p in Path("/boot").glob("vmlinuz-*") if kernel_release(p.name))
 
 
 @pytest.mark.skipif(not _host_kernels(), reason="no /boot/vmlinuz-* on this host")
@@ -210,4 +187,4 @@ def test_real_kernel_on_this_host() -> None:
         assert image.protocol is not None
         assert tuple(map(int, image.protocol.split("."))) >= (2, 10)
     if image.version is not None:
-        assert image.version == version_from_filename(path.name)
+        assert image.version == kernel_release(path.name)

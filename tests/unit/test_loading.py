@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot.config import LoadMethod
-from fastreboot.plan import Options, make_plan
+from fastreboot.config.own import LoadMethod
+from fastreboot.plan.plan import Options, make_plan
+from fastreboot.sysroot import SysRoot
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.staging import (
@@ -32,7 +33,7 @@ def machine(tmp_path: Path) -> Path:
 
 
 def test_the_file_call_on_a_real_cpu_with_kexec_load_behind_it(machine: Path) -> None:
-    plan = make_plan(machine, Options())
+    plan = make_plan(SysRoot(machine), Options())
     assert plan.load_method is LoadMethod.FILE
     assert "SHA-256 instructions" in plan.load_why
     assert plan.load_fallback
@@ -41,52 +42,64 @@ def test_the_file_call_on_a_real_cpu_with_kexec_load_behind_it(machine: Path) ->
 def test_the_file_call_on_an_emulated_cpu_too(machine: Path) -> None:
     """QEMU 7.2's TCG emulated the kernel's SIMD SHA-256 so slowly that kexec_load won there;
     QEMU 10's does not (bench/README.md), and no CPU is special-cased any more."""
-    plan = make_plan(on_emulated_cpu(machine), Options())
+    plan = make_plan(SysRoot(on_emulated_cpu(machine)), Options())
     assert plan.load_method is LoadMethod.FILE and plan.load_fallback
 
 
 @pytest.mark.parametrize(
     ("setup", "why"),
     [
-        (lambda s: s.set("/sys/kernel/security/lockdown", "none [integrity] confidentiality"),
-         "lockdown"),
-        (lambda s: s.set("/sys/kernel/security/ima/policy",
-                         "measure func=KEXEC_KERNEL_CHECK pcr=4"), "IMA"),
+        (
+            lambda s: s.set("/sys/kernel/security/lockdown", "none [integrity] confidentiality"),
+            "lockdown",
+        ),
+        (
+            lambda s: s.set(
+                "/sys/kernel/security/ima/policy", "measure func=KEXEC_KERNEL_CHECK pcr=4"
+            ),
+            "IMA",
+        ),
         (lambda s: s.remove("/usr/sbin/kexec"), "not installed"),
     ],
 )
 def test_file_call_where_it_is_needed(machine: Path, setup: object, why: str) -> None:
     assert callable(setup)
     setup(Sysroot(machine))
-    plan = make_plan(machine, Options())
+    plan = make_plan(SysRoot(machine), Options())
     assert plan.load_method is LoadMethod.FILE
     assert why in plan.load_why
     assert not plan.load_fallback
 
 
 def test_several_initrds_need_the_file_call(machine: Path) -> None:
-    Sysroot(machine).write("/boot/grub/grub.cfg", f"""
+    Sysroot(machine).write(
+        "/boot/grub/grub.cfg",
+        f"""
 menuentry 'Debian' {{
     linux /boot/vmlinuz-{NEW} root=/dev/vda ro
     initrd /boot/intel-ucode.img /boot/initrd.img-{NEW}
 }}
-""")
+""",
+    )
     Sysroot(machine).write("/boot/intel-ucode.img", b"070701")
-    plan = make_plan(machine, Options())
+    plan = make_plan(SysRoot(machine), Options())
     assert len(plan.initrds) == 2
     assert plan.load_method is LoadMethod.FILE
 
 
 def test_an_explicit_method_is_kept_and_never_swapped(machine: Path) -> None:
-    plan = make_plan(machine, Options(load_method=LoadMethod.LEGACY))
+    plan = make_plan(SysRoot(machine), Options(load_method=LoadMethod.LEGACY))
     assert (plan.load_method, plan.load_fallback) == (LoadMethod.LEGACY, False)
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_commands=["kexec"])
-    assert run_cli(["load", "--yes", "--load-method", "kexec_load", "--root", str(machine)],
-                   fake) == 7
+    assert (
+        run_cli(["load", "--yes", "--load-method", "kexec_load", "--root", str(machine)], fake) == 7
+    )
     assert "kexec_file_load" not in fake.names()
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="failed")
-    assert run_cli(["load", "--yes", "--load-method", "kexec_file_load", "--root",
-                    str(machine)], fake) == 7
+    assert (
+        run_cli(["load", "--yes", "--load-method", "kexec_file_load", "--root", str(machine)], fake)
+        == 7
+    )
     assert kexec_tools_loads(fake) == []
 
 
@@ -102,8 +115,9 @@ def test_a_file_call_that_cannot_take_the_image_falls_back_to_kexec_load(
 
 
 def test_both_failures_are_reported(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="failed",
-                            fail_commands=["kexec"])
+    fake = RecordingEffects(
+        machine, commands=WITH_KEXEC, fail_load="failed", fail_commands=["kexec"]
+    )
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
     err = capsys.readouterr().err
     assert "kexec-tools could not load" in err
@@ -117,9 +131,7 @@ def test_a_kernel_without_the_file_call_gets_kexec_load(machine: Path) -> None:
     assert json.loads((machine / STATE).read_text())["method"] == "kexec_load"
 
 
-def test_a_signature_refusal_is_final(
-    machine: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_signature_refusal_is_final(machine: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The kernel's verdict on the image's signature: kexec_load must not go around it.
     fake = RecordingEffects(machine, commands=WITH_KEXEC, fail_load="rejected")
     assert run_cli(["load", "--yes", "--root", str(machine)], fake) == 7
@@ -176,8 +188,16 @@ def _replace_initrd(machine: Path) -> None:
         (lambda m: Sysroot(m).set("/sys/kernel/kexec_loaded", "0"), (), 2),
         (lambda m: Sysroot(m).write(STATE, "{not json"), (), 2),
     ],
-    ids=["same", "reload", "other-cmdline", "kernel-touched", "initrd-replaced", "other-boot",
-         "nothing-loaded", "broken-state"],
+    ids=[
+        "same",
+        "reload",
+        "other-cmdline",
+        "kernel-touched",
+        "initrd-replaced",
+        "other-boot",
+        "nothing-loaded",
+        "broken-state",
+    ],
 )
 def test_a_staged_load_is_reused_only_when_nothing_changed(
     machine: Path, change: object, args: tuple[str, ...], loads: int
@@ -195,8 +215,13 @@ def test_unload_forgets_the_staged_load(machine: Path) -> None:
 def test_plan_json_says_what_is_already_loaded(
     machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli(["load", "--yes", "--root", str(machine)],
-                   RecordingEffects(machine, commands=WITH_KEXEC)) == 0
+    assert (
+        run_cli(
+            ["load", "--yes", "--root", str(machine)],
+            RecordingEffects(machine, commands=WITH_KEXEC),
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run_cli(["plan", "--json", "--root", str(machine)]) == 0
     plan = json.loads(capsys.readouterr().out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fastreboot import units
+from fastreboot.act import units
 from tests.unit.cli_helpers import run_cli
 from tests.unit.fakes import RecordingEffects
 from tests.unit.staging import (

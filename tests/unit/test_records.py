@@ -6,8 +6,11 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from fastreboot import records
-from fastreboot.plan import Options, make_plan
+import fastreboot
+from fastreboot.act import records
+from fastreboot.cli.output import format_record
+from fastreboot.plan.plan import Options, make_plan
+from fastreboot.sysroot import SysRoot
 from tests.unit.fakes import RecordingEffects
 from tests.unit.sysroots import NEW, OLD, debian_systemd
 
@@ -17,7 +20,7 @@ NEW_BOOT = "9b9b9b9b-0000-4000-8000-000000000002"
 
 def pending(tmp_path: Path) -> records.Record:
     debian_systemd(tmp_path)
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     return records.write_pending(RecordingEffects(tmp_path), plan, now=1_000_000.0)
 
 
@@ -38,7 +41,7 @@ def facts(**changes: object) -> records.BootFacts:
 def test_pending_record_is_written_and_read_back(tmp_path: Path) -> None:
     record = pending(tmp_path)
     assert record.state == "pending"
-    (stored,) = records.read_records(tmp_path)
+    (stored,) = records.read_records(SysRoot(tmp_path))
     assert stored == record
     assert (
         stored.from_kernel == OLD and stored.to_version == NEW and stored.from_boot_id == OLD_BOOT
@@ -69,15 +72,15 @@ def test_no_downtime_without_knowing_when_the_services_were_up(tmp_path: Path) -
     done = records.complete(pending(tmp_path), facts(wall_now=1_003_612.0, uptime=3600.0))
     assert done.state == "ok" and done.downtime_s is None
     assert done.phases == {"shutdown_and_handover_s": 12.0, "kernel_s": 2.5}
-    assert "downtime not known" in records.format_record(done.to_json())
+    assert "downtime not known" in format_record(done)
 
 
 def test_the_record_unit_counts_now_as_up_when_systemd_cannot_say(tmp_path: Path) -> None:
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc/uptime").write_text("7.25 12.00\n")
-    assert records.read_boot_facts(tmp_path, end_of_boot=True).up_s == 7.25
-    assert records.read_boot_facts(tmp_path, end_of_boot=True, up_s=6.5).up_s == 6.5
-    assert records.read_boot_facts(tmp_path).up_s is None
+    assert records.read_boot_facts(SysRoot(tmp_path), end_of_boot=True).up_s == 7.25
+    assert records.read_boot_facts(SysRoot(tmp_path), end_of_boot=True, up_s=6.5).up_s == 6.5
+    assert records.read_boot_facts(SysRoot(tmp_path)).up_s is None
 
 
 class _SystemdTimes(RecordingEffects):
@@ -89,7 +92,8 @@ class _SystemdTimes(RecordingEffects):
         super().run(argv, env=env, check=check)
         if argv[:2] == ["systemctl", "show"]:
             out = (
-                "6500000\n" if argv[-1] == "default.target"
+                "6500000\n"
+                if argv[-1] == "default.target"
                 else "InitRDTimestampMonotonic=1200000\nUserspaceTimestampMonotonic=2500000\n"
             )
             return subprocess.CompletedProcess(list(argv), 0, out, "")
@@ -117,17 +121,17 @@ def test_same_boot_does_not_complete(tmp_path: Path) -> None:
 
 def test_records_are_bounded(tmp_path: Path) -> None:
     debian_systemd(tmp_path)
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     fake = RecordingEffects(tmp_path)
     for second in range(records.KEEP_RECORDS + 7):
         records.write_pending(fake, plan, now=1_000_000.0 + second)
-    assert len(records.read_records(tmp_path)) == records.KEEP_RECORDS
+    assert len(records.read_records(SysRoot(tmp_path))) == records.KEEP_RECORDS
 
 
 def test_damaged_record_is_skipped(tmp_path: Path) -> None:
     pending(tmp_path)
     (tmp_path / "var/lib/fastreboot/records/zz-broken.json").write_text("{not json")
-    assert len(records.read_records(tmp_path)) == 1
+    assert len(records.read_records(SysRoot(tmp_path))) == 1
 
 
 def test_boot_protocol_tells_kexec_from_firmware(tmp_path: Path) -> None:
@@ -136,10 +140,10 @@ def test_boot_protocol_tells_kexec_from_firmware(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     struct.pack_into("B", data, 0x210, 0xD0)
     path.write_bytes(bytes(data))
-    assert records.booted_via_kexec(tmp_path) is True
+    assert records.booted_via_kexec(SysRoot(tmp_path)) is True
     struct.pack_into("B", data, 0x210, 0xB0)  # QEMU's direct -kernel boot
     path.write_bytes(bytes(data))
-    assert records.booted_via_kexec(tmp_path) is False
+    assert records.booted_via_kexec(SysRoot(tmp_path)) is False
 
 
 def test_record_json_roundtrip(tmp_path: Path) -> None:
@@ -154,23 +158,23 @@ def test_status_completes_a_pending_record_of_the_previous_boot(tmp_path: Path) 
     (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")
     (tmp_path / "proc/sys/kernel/osrelease").write_text(NEW + "\n")
     (tmp_path / "proc/uptime").write_text("8.00 12.00\n")
-    (view,) = records.current_view(tmp_path)
+    (view,) = records.current_view(SysRoot(tmp_path))
     assert view.state == "ok" and view.boot_id == NEW_BOOT
     # When the services were up is the record unit's to say: status does not count the
     # time until it happened to run as downtime.
     assert view.downtime_s is None and "kernel_and_userspace_s" not in view.phases
     # ...in memory only: the stored record stays pending until the boot unit saves it
-    assert records.read_records(tmp_path)[0].state == "pending"
+    assert records.read_records(SysRoot(tmp_path))[0].state == "pending"
 
 
 def test_record_unit_waits_for_the_mount_holding_fastreboot(tmp_path: Path) -> None:
-    from fastreboot import install, units
+    from fastreboot.act import install, units
 
     root = debian_systemd(tmp_path).root
     fake = RecordingEffects(root)
     install.setup(fake)
     unit = (root / units.RECORD_UNIT.lstrip("/")).read_text()
-    code_dir = Path(install.__file__).resolve().parent
+    code_dir = Path(fastreboot.__file__).resolve().parent
     assert f"RequiresMountsFor={code_dir}" in unit
     assert "ExecStart=" in unit and unit.rstrip().endswith("WantedBy=multi-user.target")
     assert fake.names()[-1] == "run systemctl enable fastreboot-record.service"
@@ -216,9 +220,9 @@ def test_only_the_shutdown_of_the_records_boot_is_read_from_the_journal(
 def test_a_new_fast_reboot_completes_an_earlier_pending_record(tmp_path: Path) -> None:
     first = pending(tmp_path)
     (tmp_path / "proc/sys/kernel/random/boot_id").write_text(NEW_BOOT + "\n")
-    plan = make_plan(tmp_path, Options())
+    plan = make_plan(SysRoot(tmp_path), Options())
     records.write_pending(RecordingEffects(tmp_path), plan, now=1_000_100.0)
-    stored = {r.record_id: r for r in records.read_records(tmp_path)}
+    stored = {r.record_id: r for r in records.read_records(SysRoot(tmp_path))}
     assert stored[first.record_id].state != "pending"
     assert stored[first.record_id].boot_id == NEW_BOOT
     assert sorted(r.state for r in stored.values())[-1] == "pending"

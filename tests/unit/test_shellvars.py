@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from fastreboot.config.files import permission_problem, permission_warnings
+from fastreboot.config.shellvars import ShellVar, parse_shell_vars
 from fastreboot.errors import ConfigError
-from fastreboot.shellvars import (
-    ShellVar,
-    insecure_permissions,
-    parse_shell_vars,
-    permission_problem,
-)
+from fastreboot.sysroot import SysRoot
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "config"
 
@@ -146,13 +143,14 @@ def test_permission_problem_names_mode_and_owner() -> None:
     assert owner is not None and "uid 1000" in owner and "writable" not in owner
 
 
-def test_insecure_permissions_reads_the_file_mode(tmp_path: Path) -> None:
-    path = tmp_path / "kexec"
+def test_permission_warnings_read_the_file_mode(tmp_path: Path) -> None:
+    path = tmp_path / "etc/default/kexec"
+    path.parent.mkdir(parents=True)
     path.write_text("A=1\n")
     path.chmod(0o644)
     owned_by_root = os.stat(path).st_uid == 0
-    assert (insecure_permissions(path, shown_as="/etc/default/kexec") is None) == owned_by_root
+    root = SysRoot(tmp_path)
+    assert (permission_warnings(root, ["/etc/default/kexec"]) == ()) == owned_by_root
     path.chmod(0o666)
-    warning = insecure_permissions(path, shown_as="/etc/default/kexec")
-    assert warning is not None
+    (warning,) = permission_warnings(root, ["/etc/default/kexec"])
     assert warning.startswith("/etc/default/kexec is writable by group or others (mode 0666)")

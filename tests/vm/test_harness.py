@@ -89,7 +89,7 @@ def test_boots_to_ready_on_the_older_kernel(
         str(sys.version_info[1])
     ]:
         verbose = guest.run(
-            "PYTHONPATH=/opt/fastreboot/src python3 -v -c 'import fastreboot.commands' 2>&1"
+            "PYTHONPATH=/opt/fastreboot/src python3 -v -c 'import fastreboot.cli.commands' 2>&1"
         ).output
         loaded = re.findall(r"code object from '?(/opt/fastreboot/\S+?)'?$", verbose, re.M)
         assert len(loaded) >= 10, verbose[-2000:]

@@ -1,0 +1,106 @@
+"""`fastreboot setup|enable|disable`: install the boot-record unit and the auto-kexec hooks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fastreboot.act import units
+from fastreboot.act.effects import Effects
+from fastreboot.act.reboot import unload
+from fastreboot.errors import UsageError
+from fastreboot.plan import staged
+from fastreboot.plan.sysinfo import InitSystem, read_system_info
+
+
+def _binary(effects: Effects) -> str:
+    return effects.which("fastreboot") or "/usr/bin/fastreboot"
+
+
+def _code_dir() -> str:
+    """fastreboot's own package directory: the units wait for the file system it is on."""
+    return str(Path(__file__).resolve().parents[1])
+
+
+def setup(effects: Effects) -> list[str]:
+    """Install the unit (or init script) that completes downtime records in the next boot."""
+    init = read_system_info(effects.root).init_system
+    binary = _binary(effects)
+    if init is InitSystem.SYSV:
+        effects.write_file(units.SYSV_RECORD_SCRIPT, units.sysv_record_script(binary), mode=0o755)
+        effects.run(["update-rc.d", "fastreboot-record", "defaults"])
+        return [units.SYSV_RECORD_SCRIPT]
+    effects.write_file(units.RECORD_UNIT, units.record_unit(binary, _code_dir()))
+    effects.run(["systemctl", "daemon-reload"])
+    effects.run(["systemctl", "enable", "fastreboot-record.service"])
+    return [units.RECORD_UNIT]
+
+
+PRELOAD_UNITS = ("fastreboot-preload.path", "fastreboot-preload.service")
+
+
+def enable(effects: Effects, *, preload: bool = False) -> list[str]:
+    """From now on a plain `reboot` is a fast reboot into the planned kernel. With *preload*
+    the kernel is kept loaded from boot on; without, a preload enabled before is removed."""
+    installed = setup(effects)
+    init = read_system_info(effects.root).init_system
+    binary = _binary(effects)
+    if init is InitSystem.SYSV:
+        if preload:
+            raise UsageError(
+                "--preload needs systemd (its path unit reloads when a kernel is installed)",
+                hint="run `fastreboot enable` without --preload",
+            )
+        effects.write_file(units.SYSV_SCRIPT, units.sysv_auto_load_script(binary), mode=0o755)
+        effects.run(["update-rc.d", "fastreboot-auto-load", "defaults"])
+        return [*installed, units.SYSV_SCRIPT]
+    if not preload:
+        _remove_preload(effects)
+    effects.write_file(units.AUTO_LOAD_UNIT, units.auto_load_unit(binary, _code_dir()))
+    effects.write_file(units.SHUTDOWN_HOOK, units.shutdown_hook(sys.executable), mode=0o755)
+    if preload:
+        effects.write_file(units.PRELOAD_UNIT, units.preload_unit(binary, _code_dir()))
+        effects.write_file(units.PRELOAD_PATH_UNIT, units.preload_path_unit())
+    effects.run(["systemctl", "daemon-reload"])
+    # --now: it must be active in this boot already, or its ExecStop will not run.
+    effects.run(["systemctl", "enable", "--now", "fastreboot-auto-load.service"])
+    installed += [units.AUTO_LOAD_UNIT, units.SHUTDOWN_HOOK]
+    if not preload:
+        return installed
+    effects.run(["systemctl", "enable", *PRELOAD_UNITS])
+    effects.run(["systemctl", "start", "fastreboot-preload.path"])
+    # Load now, in the background: the next reboot may come before the next boot.
+    effects.run(["systemctl", "start", "--no-block", "fastreboot-preload.service"])
+    return [*installed, units.PRELOAD_UNIT, units.PRELOAD_PATH_UNIT]
+
+
+def _remove_preload(effects: Effects) -> list[str]:
+    """Remove the preload units and unload what they loaded (a kernel somebody asked for
+    stays). Returns the files removed."""
+    if not effects.root.exists(units.PRELOAD_UNIT):
+        return []
+    effects.run(["systemctl", "disable", "--now", *PRELOAD_UNITS], check=False)
+    effects.remove_file(units.PRELOAD_UNIT)
+    effects.remove_file(units.PRELOAD_PATH_UNIT)
+    if staged.preloaded(effects.root) is not None:
+        # A loaded kernel turns `reboot` into a kexec (and `systemctl reboot` from 254 on,
+        # through logind).
+        unload(effects)
+    return [units.PRELOAD_UNIT, units.PRELOAD_PATH_UNIT]
+
+
+def disable(effects: Effects) -> list[str]:
+    """A plain `reboot` goes through the firmware again. Records stay enabled."""
+    init = read_system_info(effects.root).init_system
+    if init is InitSystem.SYSV:
+        if effects.root.exists(units.SYSV_SCRIPT):
+            effects.run(["update-rc.d", "-f", "fastreboot-auto-load", "remove"])
+        effects.remove_file(units.SYSV_SCRIPT)
+        return [units.SYSV_SCRIPT]
+    removed = _remove_preload(effects)
+    if effects.root.exists(units.AUTO_LOAD_UNIT):
+        effects.run(["systemctl", "disable", "--now", "fastreboot-auto-load.service"])
+    effects.remove_file(units.AUTO_LOAD_UNIT)
+    effects.remove_file(units.SHUTDOWN_HOOK)
+    effects.run(["systemctl", "daemon-reload"])
+    return [*removed, units.AUTO_LOAD_UNIT, units.SHUTDOWN_HOOK]

@@ -1,0 +1,165 @@
+"""Files that `fastreboot setup` and `fastreboot enable` install, as text.
+
+- fastreboot-record.service completes the downtime record in the next boot.
+- fastreboot-auto-load.service (enable) loads the planned kernel when a reboot stops it,
+  before file systems are unmounted; the system-shutdown hook then jumps instead of the
+  firmware reboot at the very end (systemd 252's `systemctl reboot` never kexecs by itself;
+  from 254 on it does only through logind, i.e. with the system bus up).
+- fastreboot-preload.service (enable --preload) loads it after boot already, at idle
+  priority, and fastreboot-preload.path loads again when a kernel, the boot loader's
+  configuration or the kexec configuration changes; a reboot then only checks the plan.
+- on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
+Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
+"""
+
+from __future__ import annotations
+
+from fastreboot.config.debian import DEBIAN_KEXEC, DEBIAN_KEXEC_D
+from fastreboot.config.own import OWN_CONFIG
+
+RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
+AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
+PRELOAD_UNIT = "/etc/systemd/system/fastreboot-preload.service"
+PRELOAD_PATH_UNIT = "/etc/systemd/system/fastreboot-preload.path"
+SHUTDOWN_HOOK = "/usr/lib/systemd/system-shutdown/fastreboot"
+
+# What the plan reads that can change while the system runs: the kernels and initrds in
+# /boot, GRUB's menu and environment (default, saved and next entry), Boot Loader Spec
+# entries, the kexec configuration. /proc/cmdline cannot change until the next boot.
+PRELOAD_WATCHED = (
+    "/boot",
+    "/boot/grub/grub.cfg",
+    "/boot/grub/grubenv",
+    "/boot/grub2/grub.cfg",
+    "/boot/grub2/grubenv",
+    "/boot/loader/entries",
+    DEBIAN_KEXEC,
+    DEBIAN_KEXEC_D,
+    OWN_CONFIG,
+)
+SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
+SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
+
+
+def record_unit(binary: str, code_dir: str) -> str:
+    # RequiresMountsFor: fastreboot's own code may live on a file system that local-fs.target
+    # does not wait for (a nofail mount, /opt on its own disk).
+    return f"""[Unit]
+Description=Complete the fastreboot downtime record of this boot
+ConditionDirectoryNotEmpty=/var/lib/fastreboot/records
+After=multi-user.target
+RequiresMountsFor={code_dir}
+
+[Service]
+Type=oneshot
+ExecStart={binary} record-boot
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def auto_load_unit(binary: str, code_dir: str) -> str:
+    # Active from boot on; the work is in ExecStop. A unit *started* during shutdown
+    # cannot keep /boot or fastreboot's own mount alive (systemd orders stop jobs before
+    # start jobs), but stop jobs run in reverse After= order: this one runs before the
+    # file systems it needs are unmounted. Debian's kexec-load uses the same pattern.
+    return f"""[Unit]
+Description=Load the next kernel when a reboot starts, so that it skips the firmware
+After=local-fs.target remote-fs.target
+RequiresMountsFor=/boot {code_dir}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop={binary} load --yes --record --on-reboot
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def preload_unit(binary: str, code_dir: str) -> str:
+    # After multi-user.target, at idle priority: the boot is not made longer by the load.
+    # A failure shows in `systemctl --failed`; a reboot then loads as without --preload.
+    return f"""[Unit]
+Description=Keep the planned kernel loaded, so that a reboot need not load it
+After=multi-user.target fastreboot-auto-load.service
+RequiresMountsFor=/boot {code_dir}
+ConditionPathExists=!/run/fastreboot/cold
+ConditionPathExists=!/no-kexec-reboot
+
+[Service]
+Type=oneshot
+ExecStart={binary} load --yes --preload
+Nice=19
+IOSchedulingClass=idle
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def preload_path_unit() -> str:
+    watched = "".join(f"PathChanged={path}\n" for path in PRELOAD_WATCHED)
+    return f"""[Unit]
+Description=Load the kernel again when kernels, boot loader or kexec configuration change
+
+[Path]
+{watched}Unit=fastreboot-preload.service
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def shutdown_hook(python: str) -> str:
+    # Runs last, from systemd-shutdown, after every file system is unmounted or read-only.
+    return f"""#!/bin/sh
+# Installed by `fastreboot enable`: the final reboot becomes a kexec when a kernel is loaded.
+[ "$1" = reboot ] || exit 0
+[ -e /run/fastreboot/cold ] && exit 0
+[ "$(cat /sys/kernel/kexec_loaded 2>/dev/null)" = 1 ] || exit 0
+command -v kexec >/dev/null 2>&1 && exec kexec -e
+exec {python} -c 'import ctypes; ctypes.CDLL(None).reboot(0x45584543)'
+"""
+
+
+def sysv_auto_load_script(binary: str) -> str:
+    return f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          fastreboot-auto-load
+# Required-Start:    $local_fs
+# Required-Stop:     $local_fs
+# X-Stop-Before:     kexec
+# Default-Start:     2 3 4 5
+# Default-Stop:      6
+# Short-Description: Load the next kernel so that this reboot skips the firmware
+### END INIT INFO
+case "$1" in
+  start) ;;
+  stop)
+    [ "$(runlevel | cut -d' ' -f2)" = 6 ] || exit 0
+    [ -e /run/fastreboot/cold ] || [ -e /no-kexec-reboot ] && exit 0
+    [ "$(cat /sys/kernel/kexec_loaded 2>/dev/null)" = 1 ] && exit 0
+    {binary} load --yes --record || echo "fastreboot: load failed; rebooting through the firmware"
+    ;;
+esac
+exit 0
+"""
+
+
+def sysv_record_script(binary: str) -> str:
+    return f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          fastreboot-record
+# Required-Start:    $local_fs $all
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:
+# Short-Description: Complete the fastreboot downtime record of this boot
+### END INIT INFO
+[ "$1" = start ] && {binary} record-boot
+exit 0
+"""

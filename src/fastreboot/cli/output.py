@@ -1,0 +1,138 @@
+"""What the commands print: plans, checks, kernels, status and records, and JSON documents.
+
+Data goes to stdout, diagnostics to stderr; the commands pass the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from fastreboot.act.records import Record, RecordState
+from fastreboot.act.status import StatusReport
+from fastreboot.boot.choice import Candidate
+from fastreboot.config.own import RebootMethod
+from fastreboot.plan.checks import Check, Level
+from fastreboot.plan.kdump import KdumpPlan
+from fastreboot.plan.plan import Plan
+
+
+def print_json(data: object, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    json.dump(data, out, indent=2, sort_keys=False)
+    out.write("\n")
+
+
+_REBOOT_VIA = {
+    RebootMethod.SYSTEMD: "systemd (systemctl kexec)",
+    RebootMethod.SYSV: "sysvinit (runlevel 6, then Debian's kexec hook)",
+    RebootMethod.DIRECT: "direct (sync, then reboot(KEXEC); services are NOT stopped)",
+}
+
+
+def print_checks(checks: Sequence[Check], out: TextIO) -> None:
+    for check in checks:
+        hint = f" (hint: {check.hint})" if check.hint and check.level is not Level.OK else ""
+        print(f"  {check.level.value:<8} {check.name:<20} {check.message}{hint}", file=out)
+
+
+def format_plan(plan: Plan, out: TextIO) -> None:
+    print("fastreboot plan", file=out)
+    print(f"  kernel:   {plan.kernel} (Linux {plan.kernel_version or 'unknown'})", file=out)
+    for initrd in plan.initrds or ("none",):
+        print(f"  initrd:   {initrd}", file=out)
+    print(f"  cmdline:  {plan.cmdline}", file=out)
+    print(f"  source:   {plan.source}" + (f" — {plan.title}" if plan.title else ""), file=out)
+    print(f"  running:  {plan.running_release or 'unknown'}", file=out)
+    if plan.already_loaded:
+        print(
+            f"  load:     already {plan.already_loaded.describe()}; not loaded again"
+            " (--reload loads it again)",
+            file=out,
+        )
+    else:
+        print(f"  load:     {plan.load_method} ({plan.load_why})", file=out)
+    print(f"  reboot:   {_REBOOT_VIA[plan.reboot_method]}", file=out)
+    if plan.consumed_next_entry:
+        print(
+            f"  grub:     one-shot next_entry={plan.consumed_next_entry!r} will be cleared",
+            file=out,
+        )
+    for note in plan.notes:
+        print(f"  note:     {note}", file=out)
+    if plan.config_files:
+        print(f"  config:   {', '.join(plan.config_files)}", file=out)
+    print("checks:", file=out)
+    print_checks(plan.checks, out)
+
+
+def format_kernels(rows: Sequence[Candidate], out: TextIO) -> None:
+    for row in rows:
+        flags = ("D" if row.default else "-") + ("R" if row.running else "-")
+        initrd = row.initrds[-1] if row.initrds else "-"
+        version = row.version or "?"
+        line = f"{flags} {row.source:<12} {version:<28} {row.kernel}  {initrd}  {row.title}"
+        print(line, file=out)
+
+
+def format_kdump(plan: KdumpPlan, out: TextIO) -> None:
+    print("fastreboot kdump plan", file=out)
+    print(f"  kernel:   {plan.kernel} (Linux {plan.kernel_version or 'unknown'})", file=out)
+    print(f"  initrd:   {plan.initrd or 'none'}", file=out)
+    print(f"  cmdline:  {plan.cmdline}", file=out)
+    print(
+        f"  load:     {plan.load_method}"
+        + (
+            f" via kexec-tools with {' '.join(plan.extra_kexec_args)}"
+            if plan.extra_kexec_args
+            else ""
+        ),
+        file=out,
+    )
+    print("checks:", file=out)
+    print_checks(plan.checks, out)
+
+
+def format_record(record: Record) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.requested_at))
+    target = record.came_up_version or record.to_version or record.to_kernel
+    if record.downtime_s is not None:
+        down = f"{record.downtime_s:.1f} s down"
+    elif record.state is RecordState.PENDING:
+        down = "not completed"
+    else:  # checked by `status` or by the next reboot before the record unit completed it
+        down = "downtime not known (fastreboot-record had not completed the record)"
+    line = f"{when}  {record.from_kernel} -> {target}  {record.state}  {down}"
+    if record.problems:
+        line += "  (" + "; ".join(record.problems) + ")"
+    return line
+
+
+def _yes_no(value: object) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def format_status(report: StatusReport, out: TextIO) -> None:
+    print(f"running kernel:      {report.running_kernel or 'unknown'}", file=out)
+    print(f"kexec kernel loaded: {_yes_no(report.kexec_loaded)}", file=out)
+    crash = report.crash_kernel_reserved_bytes
+    reserved = f", {crash // (1 << 20)} MiB reserved" if crash else ", none reserved"
+    print(f"crash kernel loaded: {_yes_no(report.crash_kernel_loaded)}{reserved}", file=out)
+    print(f"lockdown:            {report.lockdown or 'unknown'}", file=out)
+    print(f"kexec_load_disabled: {_yes_no(report.kexec_load_disabled)}", file=out)
+    version = f" {report.systemd_version}" if report.systemd_version else ""
+    print(f"init system:         {report.init_system}{version}", file=out)
+    print(f"reboot would:        {report.reboot_would}", file=out)
+    if report.records:
+        print("last fast reboots:", file=out)
+        for record in report.records:
+            print(f"  {format_record(record)}", file=out)
+        if report.record_unit_installed is False:
+            print(
+                "  nothing completes these records after a reboot, so they get no downtime"
+                " figure: `fastreboot setup` installs fastreboot-record",
+                file=out,
+            )

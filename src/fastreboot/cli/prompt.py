@@ -1,0 +1,19 @@
+"""The confirmation prompts: on stderr, answered on stdin; anything but yes is no."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from fastreboot.errors import Cancelled
+
+FAST_PROMPT = "Do you want to perform a fast reboot (without hardware reboot)? [y/N] "
+COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N] "
+
+
+def confirm(prompt: str, stdin: TextIO) -> None:
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    answer = stdin.readline()
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Cancelled("cancelled: nothing was loaded and nothing was rebooted")

@@ -1,0 +1,1 @@
+"""Stage 1: the distributions' kexec configuration and fastreboot's own, read as data."""

@@ -1,0 +1,141 @@
+"""fastreboot's own configuration, /etc/fastreboot.toml, and the closed sets of values it names."""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastreboot.config.files import permission_warnings, read_config_text
+from fastreboot.errors import ConfigError
+from fastreboot.sysroot import SysRoot
+
+OWN_CONFIG = "/etc/fastreboot.toml"
+
+
+class Target(enum.StrEnum):
+    """Which kernel a reboot loads."""
+
+    DEFAULT = "default"
+    NEWEST = "newest"
+    RUNNING = "running"
+
+
+class RebootMethod(enum.StrEnum):
+    """How the kexec reboot is started."""
+
+    AUTO = "auto"
+    SYSTEMD = "systemd"
+    SYSV = "sysv"
+    DIRECT = "direct"
+
+
+class LoadMethod(enum.StrEnum):
+    """Which system call loads the kernel."""
+
+    AUTO = "auto"
+    FILE = "kexec_file_load"
+    LEGACY = "kexec_load"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnConfig:
+    """/etc/fastreboot.toml; every field None (or empty) when the file does not say."""
+
+    target: Target | None = None
+    reboot_method: RebootMethod | None = None
+    load_method: LoadMethod | None = None
+    strip_cmdline: tuple[str, ...] = ()
+    append: str | None = None
+    auto_kexec: bool | None = None
+    files: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+_E = TypeVar("_E", Target, RebootMethod, LoadMethod)
+
+
+class _TomlFields:
+    """Typed access to the top-level keys of a parsed TOML file, errors naming file:line."""
+
+    def __init__(self, data: dict[str, Any], text: str, source: str) -> None:
+        self.data = data
+        self.text = text
+        self.source = source
+
+    def where(self, key: str) -> str:
+        # tomllib keeps no positions: find the line that defines the key.
+        name = re.escape(key)
+        pattern = rf"""^[ \t]*\[?[ \t]*(?:{name}|"{name}"|'{name}')[ \t]*[=\].]"""
+        found = re.search(pattern, self.text, re.MULTILINE)
+        if found is None:
+            return self.source
+        line = self.text.count("\n", 0, found.start()) + 1
+        return f"{self.source}:{line}"
+
+    def wrong(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(f"{self.where(key)}: {key} must be {expected}, not {self.data[key]!r}")
+
+    def enum(self, key: str, kind: type[_E]) -> _E | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        allowed = ", ".join(repr(str(member)) for member in kind)
+        if not isinstance(value, str) or value not in {str(m) for m in kind}:
+            raise self.wrong(key, f"one of {allowed}")
+        return kind(value)
+
+    def string(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.wrong(key, "a string")
+        return value
+
+    def boolean(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self.wrong(key, "true or false")
+        return value
+
+    def words(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(
+            isinstance(w, str) and w and not any(c.isspace() for c in w) for w in value
+        ):
+            raise self.wrong(key, "a list of single words")
+        return tuple(value)
+
+
+_OWN_KEYS = ("target", "reboot_method", "load_method", "strip_cmdline", "append", "auto_kexec")
+
+
+def read_own_config(root: SysRoot) -> OwnConfig:
+    """/etc/fastreboot.toml; all defaults when the file does not exist."""
+    text = read_config_text(root, OWN_CONFIG)
+    if text is None:
+        return OwnConfig()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        at_line = re.search(r"\(at line (\d+)", str(exc))
+        where = f"{OWN_CONFIG}:{at_line.group(1)}" if at_line else OWN_CONFIG
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from exc
+    fields = _TomlFields(data, text, OWN_CONFIG)
+    for key in data:
+        if key not in _OWN_KEYS:
+            raise ConfigError(
+                f"{fields.where(key)}: unknown key {key!r}",
+                hint=f"known keys: {', '.join(_OWN_KEYS)}",
+            )
+    return OwnConfig(
+        target=fields.enum("target", Target),
+        reboot_method=fields.enum("reboot_method", RebootMethod),
+        load_method=fields.enum("load_method", LoadMethod),
+        strip_cmdline=fields.words("strip_cmdline"),
+        append=fields.string("append"),
+        auto_kexec=fields.boolean("auto_kexec"),
+        files=(OWN_CONFIG,),
+        warnings=permission_warnings(root, [OWN_CONFIG]),
+    )
