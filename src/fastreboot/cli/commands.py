@@ -56,12 +56,17 @@ def _options(args: argparse.Namespace) -> Options:
     )
 
 
+def _show(args: argparse.Namespace, document: object, text: Callable[[TextIO], None]) -> None:
+    """The result on stdout: the JSON document with --json, else the text."""
+    if args.json:
+        output.print_json(document)
+    else:
+        text(sys.stdout)
+
+
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     plan = make_plan(ctx.root, _options(args))
-    if args.json:
-        output.print_json(plan.to_json())
-    else:
-        output.format_plan(plan, sys.stdout)
+    _show(args, plan.to_json(), lambda out: output.format_plan(plan, out))
     return 0
 
 
@@ -126,10 +131,7 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
     plan = make_plan(ctx.root, _options(args))
-    if args.json:
-        output.print_json(plan.to_json())
-    else:
-        output.format_plan(plan, sys.stdout)
+    _show(args, plan.to_json(), lambda out: output.format_plan(plan, out))
     sys.stdout.flush()
     if args.dry_run:
         return 5 if plan.errors else 0
@@ -167,10 +169,7 @@ def cmd_unload(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     report = system_status(ctx.root)
-    if args.json:
-        output.print_json(report.to_json())
-    else:
-        output.format_status(report, sys.stdout)
+    _show(args, report.to_json(), lambda out: output.format_status(report, out))
     return 0
 
 
