@@ -4,10 +4,11 @@ The system it plans for is the unit tests' fake Debian 12 + systemd sysroot
 (``tests/unit/sysroots.debian_systemd``) with the grub.cfg that Debian 12's grub-mkconfig
 wrote (``tests/fixtures/grub/debian-default``, its kernels renamed to the sysroot's), so
 that the plan runs GRUB's script as on a real server.  The figure that matters is the
-ratio to a bare ``python -c pass`` measured in the same run.  Two cases, because whether bytecode is there
-matters: *with bytecode* (``.pyc`` files in a private ``PYTHONPYCACHEPREFIX``, written by
-hyperfine's warm-up runs, as after any pip or Debian install) and *without* (an empty
-cache prefix and ``PYTHONDONTWRITEBYTECODE=1``: every module is compiled on every run).
+ratio to a bare ``python -c pass`` measured in the same run.  Two cases, because whether
+bytecode is there matters: *with bytecode* (``.pyc`` files in a private
+``PYTHONPYCACHEPREFIX``, written by hyperfine's warm-up runs, as after any pip or Debian
+install) and *without* (an empty cache prefix and ``PYTHONDONTWRITEBYTECODE=1``: every
+module is compiled on every run).
 The interpreter's own start-up (``python -c pass``) is measured too.
 
 ``python3 -m bench.plan_host`` prints the numbers; bench.downtime records them.
@@ -91,7 +92,7 @@ def measure(runs: int = 40, warmup: int = 3) -> dict[str, Any]:
             results["cases"][label] = _summary(timer(argv, env, runs, warmup))
         bare, planned = (results["cases"][label]["median_ms"] for label in list(cases)[:2])
         results["plan_over_python_pass"] = round(planned / bare, 2)
-        source = subprocess.run(plan + ["--json"], env=with_pyc, capture_output=True,
+        source = subprocess.run([*plan, "--json"], env=with_pyc, capture_output=True,
                                 text=True, check=True).stdout
         results["plan_source"] = json.loads(source)["source"]
         # What the plan imports, once (the modules a plan needs should stay few).
