@@ -21,10 +21,6 @@ class SysRoot:
 
     path: Path
 
-    @classmethod
-    def of(cls, path: str | os.PathLike[str]) -> SysRoot:
-        return cls(Path(path))
-
     @property
     def is_host(self) -> bool:
         """Whether this is the running system's own root (the only one fastreboot changes)."""
