@@ -768,7 +768,7 @@ class Guest:
                     f"rm -f {script} {script}.b64\n".encode()
                 )
                 text, m = self._wait_for(
-                    functools.partial(find, re.compile(rf"FRB-END-{token} rc=(\d+)")),
+                    functools.partial(find, re.compile(rf"FRB-END-{token} rc=(\d+)\n")),
                     max(0.0, deadline - time.monotonic()), f"command {command!r}",
                 )
             except GuestTimeout:
