@@ -35,6 +35,14 @@ def request_kexec_reboot(effects: Effects, method: RebootMethod) -> None:
         raise RebootError(f"the init system refused the reboot: {error.message}") from error
 
 
+def request_soft_reboot(effects: Effects) -> None:
+    """Ask systemd (254 and later) to stop and start all of userspace; the kernel stays."""
+    try:
+        effects.run(["systemctl", "soft-reboot"])
+    except CommandError as error:
+        raise RebootError(f"systemd refused the soft reboot: {error.message}") from error
+
+
 def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
     """A firmware reboot. The caller has already unloaded any kexec kernel."""
     try:

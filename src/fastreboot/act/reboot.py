@@ -224,8 +224,19 @@ def fast_reboot(plan: Plan, effects: Effects) -> None:
         raise
 
 
-def cold_reboot(effects: Effects, method: RebootMethod) -> list[str]:
-    """Unload, disarm every hook that could turn this reboot into a kexec, reboot. Returns steps."""
+def soft_reboot(plan: Plan, effects: Effects) -> None:
+    """Write the downtime record, then ask systemd for a soft reboot. Nothing is loaded:
+    userspace restarts on the running kernel."""
+    refuse_on_errors(plan.errors)
+    records.write_pending(effects, plan)
+    initsystem.request_soft_reboot(effects)
+
+
+def cold_reboot(
+    effects: Effects, method: RebootMethod, *, record: Plan | None = None
+) -> list[str]:
+    """Unload, disarm every hook that could turn this reboot into a kexec, reboot. Returns steps.
+    With *record*, a pending record of kind cold is written first."""
     steps = []
     info = read_system_info(effects.root)
     if info.kexec_loaded is not False:
@@ -240,6 +251,8 @@ def cold_reboot(effects: Effects, method: RebootMethod) -> list[str]:
         steps.append(
             f"created {initsystem.NO_KEXEC_FILE} so Debian's kexec-load does not load a kernel"
         )
+    if record is not None:
+        records.write_pending(effects, record)
     initsystem.request_cold_reboot(effects, method)
     steps.append("requested a firmware reboot")
     return steps

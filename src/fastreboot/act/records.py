@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastreboot.act.effects import Effects
+from fastreboot.config.own import RebootKind
 from fastreboot.plan import sysinfo
 from fastreboot.plan.plan import Plan
 from fastreboot.sysroot import SysRoot
@@ -29,8 +30,8 @@ _LOADER_KEXEC = 0xD
 
 class RecordState(enum.StrEnum):
     PENDING = "pending"  # written before the jump; the next boot completes it
-    OK = "ok"  # the planned kernel came up, through kexec
-    MISMATCH = "mismatch"  # another kernel or command line came up, or the firmware rebooted
+    OK = "ok"  # the planned kernel came up, the way the record's kind says
+    MISMATCH = "mismatch"  # another kernel or command line came up, or another kind of reboot
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +54,30 @@ class Record:
     slowest_start: list[str] = field(default_factory=list)
     slowest_stop: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    kind: RebootKind = RebootKind.KEXEC  # records written before kinds existed are kexec
+    # A soft reboot keeps the boot id: systemd's soft-reboot counter (256 and later) and
+    # the start of its userspace, read when the record was written, tell that it happened.
+    soft_reboots_before: int | None = None
+    userspace_before_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Record:
-        return cls(**{**data, "state": RecordState(str(data.get("state")))})
+        return cls(
+            **{
+                **data,
+                "state": RecordState(str(data.get("state"))),
+                "kind": RebootKind(str(data.get("kind", RebootKind.KEXEC))),
+            }
+        )
 
 
 def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> Record:
+    """The record of the reboot the plan is about to start, of the plan's kind."""
+    kind = plan.reboot_kind
+    counters = _soft_reboot_counters(effects) if kind is RebootKind.SOFT else {}
     now = time.time() if now is None else now
     boot_id = sysinfo.boot_id(effects.root)
     # An earlier record whose boot unit did not get to run (the next reboot came first):
@@ -77,13 +92,51 @@ def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> 
         from_kernel=plan.running_release,
         from_boot_id=boot_id,
         to_kernel=plan.kernel,
-        to_version=plan.kernel_version,
+        # A soft reboot keeps the running kernel; what a cold boot starts is the
+        # bootloader's business, which the record does not second-guess.
+        to_version={RebootKind.SOFT: plan.running_release, RebootKind.COLD: None}.get(
+            kind, plan.kernel_version
+        ),
         cmdline=plan.cmdline,
-        reboot_method=str(plan.reboot_method),
+        reboot_method={RebootKind.SOFT: "systemd", RebootKind.COLD: "firmware"}.get(
+            kind, str(plan.reboot_method)
+        ),
+        kind=kind,
+        soft_reboots_before=counters.get("soft_reboots"),
+        userspace_before_s=counters.get("userspace_s"),
     )
     _save(effects, record)
     _prune(effects)
     return record
+
+
+def _show_manager(effects: Effects) -> dict[str, str]:
+    """The manager's boot timestamps and soft-reboot counter (an unknown property prints
+    nothing, so systemd before 256 simply has no counter)."""
+    shown = effects.run(
+        [
+            "systemctl",
+            "show",
+            "--property=InitRDTimestampMonotonic",
+            "--property=UserspaceTimestampMonotonic",
+            "--property=SoftRebootsCount",
+        ],
+        check=False,
+    )
+    return dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+
+
+def _counters(values: dict[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if (count := values.get("SoftRebootsCount", "")).isdigit():
+        found["soft_reboots"] = int(count)
+    if (stamp := values.get("UserspaceTimestampMonotonic", "")).isdigit() and int(stamp) > 0:
+        found["userspace_s"] = int(stamp) / 1e6
+    return found
+
+
+def _soft_reboot_counters(effects: Effects) -> dict[str, Any]:
+    return _counters(_show_manager(effects))
 
 
 def _save(effects: Effects, record: Record) -> None:
@@ -142,6 +195,8 @@ class BootFacts:
     slowest_start: tuple[str, ...] = ()
     shutdown_s: float | None = None  # first stop job -> last journal line of the old boot
     slowest_stop: tuple[str, ...] = ()
+    soft_reboots: int | None = None  # systemd's SoftRebootsCount (256 and later)
+    userspace_s: float | None = None  # uptime when this userspace (PID 1) started
 
 
 def read_boot_facts(
@@ -152,6 +207,8 @@ def read_boot_facts(
     slowest_start: tuple[str, ...] = (),
     shutdown_s: float | None = None,
     slowest_stop: tuple[str, ...] = (),
+    soft_reboots: int | None = None,
+    userspace_s: float | None = None,
     end_of_boot: bool = False,
 ) -> BootFacts:
     """*end_of_boot*: the caller is the record unit, which runs once the services are up;
@@ -172,22 +229,84 @@ def read_boot_facts(
         slowest_start=slowest_start,
         shutdown_s=shutdown_s,
         slowest_stop=slowest_stop,
+        soft_reboots=soft_reboots,
+        userspace_s=userspace_s,
     )
+
+
+def soft_reboot_happened(record: Record, facts: BootFacts) -> bool | None:
+    """Whether systemd soft-rebooted since the record was written: its counter grew, or
+    (before 256) a later userspace started in this boot. None: cannot tell."""
+    if record.soft_reboots_before is not None and facts.soft_reboots is not None:
+        return facts.soft_reboots > record.soft_reboots_before
+    if record.userspace_before_s is not None and facts.userspace_s is not None:
+        return facts.userspace_s > record.userspace_before_s
+    return None
 
 
 def complete(record: Record, facts: BootFacts) -> Record:
     """Compare the boot that came up with the one that was planned. Pure."""
-    if record.state is not RecordState.PENDING or facts.boot_id == record.from_boot_id:
+    if record.state is not RecordState.PENDING:
+        return record
+    if record.kind is RebootKind.SOFT:
+        return _complete_soft(record, facts)
+    if facts.boot_id == record.from_boot_id:
+        return record
+    return _complete_boot(record, facts)
+
+
+def _complete_soft(record: Record, facts: BootFacts) -> Record:
+    if facts.boot_id != record.from_boot_id:
+        # The kernel booted again: a kexec or the firmware, not the soft reboot asked for.
+        done = _complete_boot(record, facts)
+        how = "kexec" if facts.via_kexec else "the firmware" if facts.via_kexec is False else "?"
+        problem = f"a soft reboot was asked for, but the kernel booted again (through {how})"
+        return replace(done, state=RecordState.MISMATCH, problems=[problem, *done.problems])
+    if not soft_reboot_happened(record, facts):
         return record
     problems = []
     if record.to_version and facts.release != record.to_version:
         problems.append(f"expected Linux {record.to_version}, came up with {facts.release}")
-    if facts.cmdline is not None and facts.cmdline.split() != record.cmdline.split():
+    # Monotonic seconds in this boot -> wall clock: one clock, no RTC between the ends.
+    booted_at = facts.wall_now - facts.uptime
+    phases: dict[str, float] = {}
+    downtime = None
+    start = facts.userspace_s
+    if start is not None and start <= facts.uptime:
+        phases["shutdown_s"] = round(max(0.0, booted_at + start - record.requested_at), 2)
+        up = facts.up_s
+        if up is not None and start <= up <= facts.uptime:
+            phases["userspace_s"] = round(up - start, 2)
+            downtime = round(max(0.0, booted_at + up - record.requested_at), 2)
+    return replace(
+        record,
+        state=RecordState.MISMATCH if problems else RecordState.OK,
+        boot_id=facts.boot_id,
+        came_up_version=facts.release,
+        came_up_cmdline=facts.cmdline,
+        via_kexec=False,
+        downtime_s=downtime,
+        phases=phases,
+        slowest_start=list(facts.slowest_start),
+        slowest_stop=list(facts.slowest_stop),
+        problems=problems,
+    )
+
+
+def _complete_boot(record: Record, facts: BootFacts) -> Record:
+    """A kernel booted since the record: kexec's (or, for a cold record, the firmware's)."""
+    problems = []
+    if record.to_version and facts.release != record.to_version:
+        problems.append(f"expected Linux {record.to_version}, came up with {facts.release}")
+    cold = record.kind is RebootKind.COLD
+    if not cold and facts.cmdline is not None and facts.cmdline.split() != record.cmdline.split():
         problems.append("the command line differs from the planned one")
-    if facts.via_kexec is False:
+    if facts.via_kexec is False and not cold:
         problems.append(
             "this boot did not come from kexec: the machine rebooted through the firmware"
         )
+    if facts.via_kexec and cold:
+        problems.append("a firmware reboot was asked for, but this boot came from kexec")
     kernel_start = facts.wall_now - facts.uptime
     down_to_kernel = max(0.0, kernel_start - record.requested_at)
     up = facts.up_s if facts.up_s is not None and 0 < facts.up_s <= facts.uptime else None
@@ -232,17 +351,8 @@ def systemd_boot_times(effects: Effects) -> dict[str, Any]:
     """Kernel time and the slowest units to start, from systemd; empty where it cannot say."""
     if not effects.root.is_dir("/run/systemd/system"):
         return {}
-    result: dict[str, Any] = {}
-    shown = effects.run(
-        [
-            "systemctl",
-            "show",
-            "--property=InitRDTimestampMonotonic",
-            "--property=UserspaceTimestampMonotonic",
-        ],
-        check=False,
-    )
-    values = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+    values = _show_manager(effects)
+    result: dict[str, Any] = _counters(values)
     stamps = [
         int(v)
         for k in ("InitRDTimestampMonotonic", "UserspaceTimestampMonotonic")

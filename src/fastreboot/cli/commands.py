@@ -15,14 +15,14 @@ from fastreboot.act.initsystem import automatic_load_refused, reboot_in_progress
 from fastreboot.act.status import system_status
 from fastreboot.boot.choice import boot_candidates
 from fastreboot.cli import output
-from fastreboot.cli.prompt import COLD_PROMPT, FAST_PROMPT, confirm
-from fastreboot.config.own import LoadMethod, RebootMethod, Target
+from fastreboot.cli.prompt import COLD_PROMPT, FAST_PROMPT, SOFT_PROMPT, confirm
+from fastreboot.config.own import LoadMethod, RebootKind, RebootMethod, Target
 from fastreboot.errors import FastrebootError
 from fastreboot.plan import staged
 from fastreboot.plan.kdump import make_kdump_plan
-from fastreboot.plan.plan import Options, make_plan
+from fastreboot.plan.plan import Options, Plan, make_plan
 from fastreboot.plan.staged import LoadOrigin
-from fastreboot.plan.sysinfo import InitSystem, read_system_info
+from fastreboot.plan.sysinfo import InitSystem, SystemInfo, read_system_info
 from fastreboot.sysroot import SysRoot
 
 EffectsFactory = Callable[[SysRoot], Effects]
@@ -53,6 +53,7 @@ def _options(args: argparse.Namespace) -> Options:
         force=bool(getattr(args, "force", False)),
         load_method=LoadMethod(args.load_method) if args.load_method else None,
         reload=bool(getattr(args, "reload", False)),
+        kind=RebootKind(args.kind) if getattr(args, "kind", None) else None,
     )
 
 
@@ -137,6 +138,8 @@ def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
         return 5 if plan.errors else 0
     acting.refuse_on_errors(plan.errors)
     effects = ctx.effects()
+    if plan.reboot_kind is not RebootKind.KEXEC:
+        return _other_kind(args, ctx, plan, effects)
     if plan.already_loaded is None:
         # The disk reads the image while the plan is read and the question answered.
         effects.prefetch([plan.kernel, *plan.initrds])
@@ -147,11 +150,29 @@ def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def cmd_cold(args: argparse.Namespace, ctx: Context) -> int:
-    info = read_system_info(ctx.root)
-    method = {InitSystem.SYSTEMD: RebootMethod.SYSTEMD, InitSystem.SYSV: RebootMethod.SYSV}.get(
+def _other_kind(args: argparse.Namespace, ctx: Context, plan: Plan, effects: Effects) -> int:
+    """`reboot --kind soft|cold`: the same question, then no kexec load."""
+    soft = plan.reboot_kind is RebootKind.SOFT
+    if not args.yes:
+        confirm(SOFT_PROMPT if soft else COLD_PROMPT, ctx.stdin)
+    if soft:
+        acting.soft_reboot(plan, effects)
+        print("soft reboot started: userspace restarts, the kernel stays", file=sys.stderr)
+        return 0
+    method = _cold_method(read_system_info(ctx.root))
+    for step in acting.cold_reboot(effects, method, record=plan):
+        print(step, file=sys.stderr)
+    return 0
+
+
+def _cold_method(info: SystemInfo) -> RebootMethod:
+    return {InitSystem.SYSTEMD: RebootMethod.SYSTEMD, InitSystem.SYSV: RebootMethod.SYSV}.get(
         info.init_system, RebootMethod.DIRECT
     )
+
+
+def cmd_cold(args: argparse.Namespace, ctx: Context) -> int:
+    method = _cold_method(read_system_info(ctx.root))
     print(f"cold reboot through the firmware via {method}", file=sys.stderr)
     if not args.yes:
         confirm(COLD_PROMPT, ctx.stdin)

@@ -14,7 +14,7 @@ from typing import TextIO
 from fastreboot.act.records import Record, RecordState
 from fastreboot.act.status import StatusReport
 from fastreboot.boot.choice import Candidate
-from fastreboot.config.own import RebootMethod
+from fastreboot.config.own import RebootKind, RebootMethod
 from fastreboot.plan.checks import Check, Level
 from fastreboot.plan.kdump import KdumpPlan
 from fastreboot.plan.plan import Plan
@@ -47,7 +47,9 @@ def format_plan(plan: Plan, out: TextIO) -> None:
     print(f"  cmdline:  {plan.cmdline}", file=out)
     print(f"  source:   {plan.source}" + (f" — {plan.title}" if plan.title else ""), file=out)
     print(f"  running:  {plan.running_release or 'unknown'}", file=out)
-    if plan.already_loaded:
+    if plan.reboot_kind is not RebootKind.KEXEC:
+        pass  # nothing is loaded for a soft or cold reboot
+    elif plan.already_loaded:
         print(
             f"  load:     already {plan.already_loaded.describe()}; not loaded again"
             " (--reload loads it again)",
@@ -55,7 +57,11 @@ def format_plan(plan: Plan, out: TextIO) -> None:
         )
     else:
         print(f"  load:     {plan.load_method} ({plan.load_why})", file=out)
-    print(f"  reboot:   {_REBOOT_VIA[plan.reboot_method]}", file=out)
+    print(f"  kind:     {plan.reboot_kind} ({plan.reboot_kind_why})", file=out)
+    if plan.reboot_kind is RebootKind.KEXEC:
+        print(f"  reboot:   {_REBOOT_VIA[plan.reboot_method]}", file=out)
+    elif plan.reboot_kind is RebootKind.SOFT:
+        print("  reboot:   systemctl soft-reboot (userspace only; the kernel stays)", file=out)
     if plan.consumed_next_entry:
         print(
             f"  grub:     one-shot next_entry={plan.consumed_next_entry!r} will be cleared",
@@ -105,7 +111,7 @@ def format_record(record: Record) -> str:
         down = "not completed"
     else:  # checked by `status` or by the next reboot before the record unit completed it
         down = "downtime not known (fastreboot-record had not completed the record)"
-    line = f"{when}  {record.from_kernel} -> {target}  {record.state}  {down}"
+    line = f"{when}  {record.kind:<5} {record.from_kernel} -> {target}  {record.state}  {down}"
     if record.problems:
         line += "  (" + "; ".join(record.problems) + ")"
     return line
@@ -127,7 +133,7 @@ def format_status(report: StatusReport, out: TextIO) -> None:
     print(f"init system:         {report.init_system}{version}", file=out)
     print(f"reboot would:        {report.reboot_would}", file=out)
     if report.records:
-        print("last fast reboots:", file=out)
+        print("last fast reboots (kind kexec, soft or cold):", file=out)
         for record in report.records:
             print(f"  {format_record(record)}", file=out)
         if report.record_unit_installed is False:

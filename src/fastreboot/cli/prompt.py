@@ -8,6 +8,7 @@ from typing import TextIO
 from fastreboot.errors import Cancelled
 
 FAST_PROMPT = "Do you want to perform a fast reboot (without hardware reboot)? [y/N] "
+SOFT_PROMPT = "Do you want to perform a soft reboot (userspace only, the kernel stays)? [y/N] "
 COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N] "
 
 

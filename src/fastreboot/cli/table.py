@@ -11,7 +11,7 @@ from typing import Any
 from fastreboot import __version__
 from fastreboot.cli import commands
 from fastreboot.cli.commands import Context
-from fastreboot.config.own import LoadMethod, Target
+from fastreboot.config.own import LoadMethod, RebootKind, Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +78,28 @@ _RELOAD = Option(
     flag=True,
 )
 
+_KIND = Option(
+    ("--kind",),
+    "kexec (default): a new kernel; soft: userspace only (systemctl soft-reboot, systemd"
+    " >= 254); auto: soft when the kernel stays, else kexec; cold: through the firmware",
+    choices=tuple(RebootKind),
+)
+
 COMMANDS = (
-    Command("plan", "show what a fast reboot would do, changing nothing", commands.cmd_plan, True),
+    Command(
+        "plan",
+        "show what a fast reboot would do, changing nothing",
+        commands.cmd_plan,
+        True,
+        (_KIND,),
+    ),
     Command("kernels", "list every boot candidate", commands.cmd_kernels),
     Command(
-        "check", "run the preflight checks; exit 0 when nothing blocks", commands.cmd_check, True
+        "check",
+        "run the preflight checks; exit 0 when nothing blocks",
+        commands.cmd_check,
+        True,
+        (_KIND,),
     ),
     Command(
         "load",
@@ -103,6 +120,7 @@ COMMANDS = (
         True,
         (
             _RELOAD,
+            _KIND,
             Option(("--dry-run",), "stop after showing the plan", flag=True),
             Option(
                 ("-f", "--force"),

@@ -32,6 +32,16 @@ class RebootMethod(enum.StrEnum):
     DIRECT = "direct"
 
 
+class RebootKind(enum.StrEnum):
+    """What a reboot restarts: a new kernel (kexec), userspace only (soft), or everything
+    through the firmware (cold); auto picks soft when the kernel stays, else kexec."""
+
+    AUTO = "auto"
+    KEXEC = "kexec"
+    SOFT = "soft"
+    COLD = "cold"
+
+
 class LoadMethod(enum.StrEnum):
     """Which system call loads the kernel."""
 
@@ -47,6 +57,7 @@ class OwnConfig:
     target: Target | None = None
     reboot_method: RebootMethod | None = None
     load_method: LoadMethod | None = None
+    reboot_kind: RebootKind | None = None
     strip_cmdline: tuple[str, ...] = ()
     append: str | None = None
     auto_kexec: bool | None = None
@@ -54,7 +65,7 @@ class OwnConfig:
     warnings: tuple[str, ...] = ()
 
 
-_E = TypeVar("_E", Target, RebootMethod, LoadMethod)
+_E = TypeVar("_E", Target, RebootMethod, LoadMethod, RebootKind)
 
 
 class _TomlFields:
@@ -108,7 +119,15 @@ class _TomlFields:
         return tuple(value)
 
 
-_OWN_KEYS = ("target", "reboot_method", "load_method", "strip_cmdline", "append", "auto_kexec")
+_OWN_KEYS = (
+    "target",
+    "reboot_method",
+    "load_method",
+    "reboot_kind",
+    "strip_cmdline",
+    "append",
+    "auto_kexec",
+)
 
 
 def read_own_config(root: SysRoot) -> OwnConfig:
@@ -133,6 +152,7 @@ def read_own_config(root: SysRoot) -> OwnConfig:
         target=fields.enum("target", Target),
         reboot_method=fields.enum("reboot_method", RebootMethod),
         load_method=fields.enum("load_method", LoadMethod),
+        reboot_kind=fields.enum("reboot_kind", RebootKind),
         strip_cmdline=fields.words("strip_cmdline"),
         append=fields.string("append"),
         auto_kexec=fields.boolean("auto_kexec"),

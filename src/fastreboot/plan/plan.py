@@ -14,11 +14,19 @@ from fastreboot.boot.choice import BootloaderChoice, bootloader_choice
 from fastreboot.boot.entry import BootEntry, Source
 from fastreboot.boot.names import basename, kernel_version
 from fastreboot.config.debian import DebianKexecConfig, read_debian_kexec
-from fastreboot.config.own import LoadMethod, OwnConfig, RebootMethod, Target, read_own_config
+from fastreboot.config.own import (
+    LoadMethod,
+    OwnConfig,
+    RebootKind,
+    RebootMethod,
+    Target,
+    read_own_config,
+)
 from fastreboot.errors import SelectionError
 from fastreboot.plan import checks, staged
 from fastreboot.plan.checks import Check, Level
 from fastreboot.plan.cmdline import build_cmdline
+from fastreboot.plan.kind import SOFT_KEEPS, Sameness, decide_kind, running_sameness, soft_blocker
 from fastreboot.plan.staged import Loaded
 from fastreboot.plan.sysinfo import InitSystem, SystemInfo, read_system_info
 from fastreboot.sysroot import SysRoot
@@ -39,6 +47,7 @@ class Options:
     load_method: LoadMethod | None = None
     reboot_method: RebootMethod | None = None
     reload: bool = False  # load again even when this very kernel is already loaded
+    kind: RebootKind | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,12 @@ class Plan:
     notes: tuple[str, ...] = ()
     # This kernel is already loaded (by `fastreboot load` in this boot): not loaded again.
     already_loaded: Loaded | None = None
+    reboot_kind: RebootKind = RebootKind.KEXEC
+    reboot_kind_why: str = ""
+    # Whether the kernel, initrds and command line are the running ones (a soft reboot would
+    # do), and why; None when not judged.
+    sameness: Sameness | None = None
+    soft_blocker: str | None = None
 
     @property
     def initrd(self) -> str | None:
@@ -94,6 +109,16 @@ class Plan:
             "config_files": list(self.config_files),
             "notes": list(self.notes),
             "already_loaded": self.already_loaded.to_json() if self.already_loaded else None,
+            "reboot_kind": str(self.reboot_kind),
+            "reboot_kind_why": self.reboot_kind_why,
+            "kernel_unchanged": self.sameness.unchanged if self.sameness else None,
+            "kernel_unchanged_why": self.sameness.why if self.sameness else None,
+            "soft_reboot": {
+                "would_do": bool(self.sameness and self.sameness.unchanged),
+                "possible": self.soft_blocker is None,
+                "why_not": self.soft_blocker,
+                "keeps": list(SOFT_KEEPS),
+            },
         }
 
 
@@ -282,6 +307,24 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
     for config_warning in (*own.warnings, *(debian.warnings if debian else ())):
         found.append(checks.warning("config-permissions", config_warning))
 
+    sameness = running_sameness(root, info, entry.kernel, tuple(initrds), cmdline)
+    blocker = soft_blocker(info, reboot_method)
+    decision = decide_kind(options.kind or own.reboot_kind, sameness, blocker)
+    if sameness.unchanged:
+        notes.append(
+            "the kernel, initrd and command line are the running ones: a soft reboot would do"
+            f" (--kind soft{'' if blocker is None else ', but ' + blocker}); it restarts all"
+            f" of userspace and keeps the {', '.join(SOFT_KEEPS)}"
+        )
+    if decision.kind is not RebootKind.KEXEC:
+        # Nothing is loaded for a soft or cold reboot: the kexec checks do not apply.
+        found = [
+            decision.check,
+            *(c for c in found if c.name in ("init-system", "config-permissions")),
+        ]
+    else:
+        found.append(decision.check)
+
     config_files = [*own.files, *(debian.files if debian else ())]
     if choice is not None:
         config_files += choice.config_files
@@ -304,4 +347,8 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         grubenv=choice.grubenv if choice else None,
         notes=tuple(notes),
         already_loaded=already_loaded,
+        reboot_kind=decision.kind,
+        reboot_kind_why=decision.why,
+        sameness=sameness,
+        soft_blocker=blocker,
     )
