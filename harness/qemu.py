@@ -269,7 +269,8 @@ class Guest:
         #: Every QMP event seen, and the RESET/SHUTDOWN subset of them.
         self.events: list[QmpEvent] = []
         self.resets: list[QmpEvent] = []
-        #: Every boot announced by a READY line (one entry per boot id, in order).
+        #: Every boot announced by a READY line, in order: one entry per boot id and
+        #: uptime, so a soft reboot (same boot id, userspace started again) is a boot too.
         self.boots: list[ReadyInfo] = []
         #: The boot returned by the last wait_ready()/wait_reboot().
         self.current: ReadyInfo | None = None
@@ -280,7 +281,7 @@ class Guest:
         self._cond = threading.Condition()
         self._chunks: list[str] = []  # console output, "\r" removed
         self._partial = ""
-        self._shell_boots: dict[str, float] = {}
+        self._shell_lines: list[tuple[str, float]] = []  # (boot id, host time) per SHELL line
         self._eof = True
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -557,10 +558,13 @@ class Guest:
             self._timed.write(f"{now - self._t_base:9.3f} {line}\n")
         if m := READY_RE.search(line):
             boot_id = m.group(1)
-            if all(b.boot_id != boot_id for b in self.boots):
-                self.boots.append(ReadyInfo(boot_id, m.group(2), float(m.group(3)), now))
+            uptime = float(m.group(3))
+            # The marker comes twice (kmsg and the tty) with the same uptime; a soft reboot
+            # prints it again with the same boot id and a later uptime.
+            if all((b.boot_id, b.uptime) != (boot_id, uptime) for b in self.boots):
+                self.boots.append(ReadyInfo(boot_id, m.group(2), uptime, now))
         if m := SHELL_RE.search(line):
-            self._shell_boots.setdefault(m.group(1), now)
+            self._shell_lines.append((m.group(1), now))
         if self._panic is None and PANIC_RE.search(line):
             self._panic = (now, len(self.console_lines) - 1)
         elif self._panic is not None and PANIC_END_RE.search(line):
@@ -665,8 +669,22 @@ class Guest:
             return self.boots[first] if len(self.boots) > first else None
 
         boot = self._wait_for(next_boot, timeout, "the FASTREBOOT-READY line of a new boot")
+        # After a soft reboot the same boot id gets a new shell: only one that came up after
+        # the previous userspace's shell belongs to this boot.
+        earlier = self.current
+        after = (
+            earlier.shell_time or earlier.host_time
+            if earlier is not None and earlier.boot_id == boot.boot_id
+            else float("-inf")
+        )
+
+        def new_shell() -> float | None:
+            return next(
+                (t for b, t in self._shell_lines if b == boot.boot_id and t > after), None
+            )
+
         shell_time = self._wait_for(
-            lambda: self._shell_boots.get(boot.boot_id),
+            new_shell,
             max(1.0, deadline - time.monotonic()),
             f"the root shell of boot {boot.boot_id}",
         )
@@ -681,7 +699,8 @@ class Guest:
         return boot
 
     def wait_reboot(self, timeout: float = 240) -> ReadyInfo:
-        """After a reboot was sent: wait for the next boot (a NEW boot id) and its shell.
+        """After a reboot was sent: wait for the next boot (a NEW boot id, or after a soft
+        reboot the same boot id with a new READY line) and its shell.
         Raises :class:`GuestExited` if QEMU exits meanwhile (= a firmware reset under
         -no-reboot).  With ``allow_reset=True`` a firmware reset is no error: QEMU resets,
         the firmware boots the guest again and this returns that boot (the reset is in

@@ -257,7 +257,7 @@ def test_soft_reboot_asks_for_confirmation_writes_the_record_and_loads_nothing(
     (record,) = records.read_records(SysRoot(tmp_path))
     assert record.kind is RebootKind.SOFT and record.state == "pending"
     assert (record.soft_reboots_before, record.userspace_before_s) == (0, 2.5)
-    assert record.to_version == OLD
+    assert record.to_version == OLD and record.to_kernel == "(the running kernel)"
 
 
 def test_soft_reboot_refused_by_systemd_is_exit_8(tmp_path: Path) -> None:

@@ -107,6 +107,27 @@ def test_7_answer_no_changes_nothing(systemd_guest: Guest) -> None:
     record("7 answer n", "exit 10, nothing loaded, same boot")
 
 
+def test_soft_reboot_refused_on_systemd_252(systemd_guest: Guest) -> None:
+    """systemd 252 has no soft reboot: --kind soft is a preflight error, auto picks kexec."""
+    guest = systemd_guest
+    result = guest.run("fastreboot reboot --kind soft --yes", check=False)
+    assert result.exit_code == 5, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("fastreboot: ")]
+    assert errors == [
+        "fastreboot: preflight check reboot-kind failed: a soft reboot was asked for, but"
+        " systemd 252 has no soft reboot (systemd 254 and later) (hint: use --kind kexec"
+        " (or auto, which picks kexec here))"
+    ], result.output
+    assert kexec_loaded(guest) == "0"
+    plan = json.loads(guest.run("fastreboot plan --json --kind auto --target running").output)
+    assert plan["kernel_unchanged"] is True, plan  # the kernel stays: soft would do, but
+    assert plan["reboot_kind"] == "kexec" and "systemd 252" in plan["reboot_kind_why"], plan
+    assert plan["soft_reboot"]["possible"] is False, plan
+    plan = json.loads(guest.run("fastreboot plan --json --kind auto").output)
+    assert plan["reboot_kind"] == "kexec" and plan["kernel_version"] == NEW, plan
+    record("soft on systemd 252", f"refused, exit 5: {errors[0]}; auto: kexec")
+
+
 BAD_INPUTS = {
     "missing initrd": (
         "fastreboot reboot --yes --initrd /boot/initrd.img-gone",

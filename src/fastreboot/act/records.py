@@ -91,7 +91,9 @@ def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> 
         requested_at=now,
         from_kernel=plan.running_release,
         from_boot_id=boot_id,
-        to_kernel=plan.kernel,
+        to_kernel=plan.kernel
+        if kind is not RebootKind.SOFT or (plan.sameness and plan.sameness.unchanged)
+        else "(the running kernel)",
         # A soft reboot keeps the running kernel; what a cold boot starts is the
         # bootloader's business, which the record does not second-guess.
         to_version={RebootKind.SOFT: plan.running_release, RebootKind.COLD: None}.get(
