@@ -57,7 +57,8 @@ class Method:
     command: str
     firmware: str = "direct"
     prepare: tuple[str, ...] = ()
-    #: What must happen: "kexec" (no QMP RESET), "firmware" (a RESET), or None: report it.
+    #: What must happen: "kexec" (no QMP RESET), "firmware" (a RESET), "soft" (the same
+    #: kernel and boot id, userspace started again), or None: report it.
     expect: str | None = "kexec"
     #: Power off after *prepare* and boot again in a fresh QEMU, then run *after_restart*: a
     #: machine set up long ago. (Under TCG the code the set-up ran would otherwise slow the
@@ -93,6 +94,9 @@ METHODS: dict[str, Method] = {
         # scripts; systemd >= 254 kexecs a loaded kernel on reboot, through logind).
         Method("Bt", "Debian 13 kexec-tools: kexec-load-kernel && reboot",
                "kexec-load-kernel && reboot"),
+        # systemd >= 254 only (the trixie image): userspace restarts, the kernel stays.
+        Method("S", "fastreboot reboot --kind soft --yes (systemctl soft-reboot)",
+               "fastreboot reboot --kind soft --yes", expect="soft"),
         Method("C", "kexec -l … --reuse-cmdline && systemctl kexec",
                KEXEC_BY_HAND.format(opts="-l")),
         Method("D", "cold: systemctl reboot, SeaBIOS", "systemctl reboot", expect="firmware"),
@@ -311,8 +315,8 @@ def measure(
         record["type_of_loader"] = check[1] if len(check) > 1 else None
         record["new_boot_id"] = after.boot_id != first.boot_id
         problems = []
-        if not record["new_boot_id"]:
-            problems.append("same boot id")
+        if record["new_boot_id"] == (method.expect == "soft"):
+            problems.append("new boot id" if record["new_boot_id"] else "same boot id")
         if not record["victim_stopped_cleanly"]:
             problems.append("victim service was not stopped cleanly")
         if method.expect and result.via != method.expect:

@@ -18,6 +18,10 @@ stopping units: fastreboot's start-up, plan and load; kexec-tools' load), stop =
 last_old - stop (services, systemd-shutdown, the kernel's own shutdown), hand-over =
 kernel - last_old (the kexec jump incl. purgatory, or reset + firmware + loading the
 kernel), boot = ready - kernel (kernel + userspace start).
+
+A soft reboot (`systemctl soft-reboot`) keeps the kernel: its clock zero lies before the
+command. There the new userspace's first line, systemd's "Welcome to …", takes the
+kernel's place: hand-over = PID 1 executing itself again, boot = userspace only.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ SHUTDOWN_RE = re.compile(
     r"|^\s+(?:Stopping|Unmounting|Deactivating) "
 )
 INITRAMFS_RE = re.compile(r"Loading, please wait\.\.\.")
+WELCOME_RE = re.compile(r"^Welcome to ")
 KMSG_RE = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 PHASES = ("prepare", "stop", "handover", "boot")
@@ -64,7 +69,9 @@ class Marker:
 
 @dataclass(frozen=True)
 class Phases:
-    via: str  # "kexec" or "firmware" (a QMP RESET/SHUTDOWN came after the command)
+    # "kexec", "firmware" (a QMP RESET/SHUTDOWN came after the command) or "soft" (the
+    # kernel's clock started before the command)
+    via: str
     prepare: float
     stop: float
     handover: float
@@ -101,7 +108,9 @@ def compute(
     window = [(t, clean(text)) for t, text in lines if sent <= t <= ready_time]
     kernel = ready_time - ready_uptime
     resets = sorted(t for t in reset_times if sent <= t <= ready_time)
-    via = "firmware" if resets else "kexec"
+    via = "firmware" if resets else "kexec" if kernel >= sent else "soft"
+    if via == "soft":
+        return _soft(window, sent, ready_time, ready_uptime)
     boundary = resets[0] if resets else kernel
     old = [(t, text) for t, text in window if t < boundary]
     new = [(t, text) for t, text in window if t >= boundary]
@@ -137,4 +146,37 @@ def compute(
         handover_to_first_line=first_new[0] - last_old[0] if first_new else None,
         kmsg_lines_in_stop=sum(1 for t, text in old if t >= stop[0] and KMSG_RE.match(text)),
         markers={k: v for k, v in markers.items() if v is not None},
+    )
+
+
+def _soft(
+    window: list[tuple[float, str]], sent: float, ready_time: float, ready_uptime: float
+) -> Phases:
+    """Phases of a soft reboot: the same kernel, a new userspace from "Welcome to" on."""
+    stop = next(((t, text) for t, text in window if SHUTDOWN_RE.search(text)), None)
+    if stop is None:
+        raise PhaseError("no systemd shutdown line between the command and READY")
+    welcome = next(
+        ((t, text) for t, text in window if t > stop[0] and WELCOME_RE.search(text)), None
+    )
+    if welcome is None:
+        raise PhaseError("a soft reboot without systemd's Welcome line before READY")
+    old = [(t, text) for t, text in window if t < welcome[0]]
+    last_old = old[-1]
+    markers = {
+        "stop": {"t": round(stop[0] - sent, 3), "text": stop[1]},
+        "last_old": {"t": round(last_old[0] - sent, 3), "text": last_old[1]},
+        "welcome": {"t": round(welcome[0] - sent, 3), "text": welcome[1]},
+        "ready": {"t": round(ready_time - sent, 3), "text": f"FASTREBOOT-READY ({ready_uptime})"},
+    }
+    return Phases(
+        via="soft",
+        prepare=stop[0] - sent,
+        stop=last_old[0] - stop[0],
+        handover=welcome[0] - last_old[0],
+        boot=ready_time - welcome[0],
+        total=ready_time - sent,
+        handover_to_first_line=welcome[0] - last_old[0],
+        kmsg_lines_in_stop=sum(1 for t, text in old if t >= stop[0] and KMSG_RE.match(text)),
+        markers=markers,
     )

@@ -66,3 +66,24 @@ def test_no_shutdown_line_is_an_error() -> None:
 
 def test_clean_strips_escapes_and_prompts() -> None:
     assert clean(f"FRB# FRB# {OK} Stopped x") == "[  OK  ] Stopped x"
+
+
+SOFT = console(
+    (9.0, "FASTREBOOT-READY boot_id=same uptime=20.0"),
+    (10.8, f"FRB# {OK} Stopped target {ESC}[0;1;39mgraphical.target{ESC}[0m - Graphical"),
+    (12.0, f"{OK} Reached target {ESC}[0;1;39msoft-reboot.target{ESC}[0m - Reboot System"),
+    (12.4, f"{ESC}[0;1;39mWelcome to {ESC}[0m{ESC}[1mDebian GNU/Linux 13 (trixie)"),
+    (17.0, "FASTREBOOT-READY boot_id=same uptime=28.0"),
+)
+
+
+def test_soft_reboot_phases() -> None:
+    # READY at 17.0 with uptime 28.0: the kernel's clock started at -11, before the command.
+    p = compute(SOFT, 10.0, [], 17.0, 28.0)
+    assert p.via == "soft"
+    assert p.prepare == pytest.approx(0.8) and p.stop == pytest.approx(1.2)
+    assert p.handover == pytest.approx(0.4)  # PID 1 executing itself again
+    assert p.boot == pytest.approx(4.6)  # userspace only
+    assert p.prepare + p.stop + p.handover + p.boot == pytest.approx(p.total)
+    with pytest.raises(PhaseError, match="Welcome"):
+        compute(SOFT[:3] + SOFT[4:], 10.0, [], 17.0, 28.0)
