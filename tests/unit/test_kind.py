@@ -352,3 +352,13 @@ def test_status_shows_the_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"soft  {OLD} -> {OLD}  pending" in capsys.readouterr().out
     assert run_cli(["status", "--root", str(tmp_path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["records"][-1]["kind"] == "soft"
+
+
+def test_load_plans_a_kexec_whatever_reboot_kind_says(tmp_path: Path) -> None:
+    # reboot_kind = "soft" must not take the kexec checks out of `fastreboot load`.
+    sysroot = soft_capable(tmp_path)
+    sysroot.write("/etc/fastreboot.toml", 'reboot_kind = "soft"\n')
+    sysroot.set("/proc/sys/kernel/kexec_load_disabled", "1")
+    fake = RecordingEffects(tmp_path)
+    assert run_cli(["load", "--root", str(tmp_path)], fake) == 5
+    assert fake.calls == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
 
     automatic = args.on_reboot or args.preload
     try:
-        plan = make_plan(ctx.root, _options(args))
+        # A load is for a kexec whatever reboot_kind says: every kexec check applies.
+        plan = make_plan(ctx.root, dataclasses.replace(_options(args), kind=RebootKind.KEXEC))
         acting.refuse_on_errors(plan.errors)
         origin = LoadOrigin.PRELOAD if automatic else LoadOrigin.COMMAND
         used = acting.load(plan, effects, origin=origin)

@@ -66,12 +66,24 @@ def image_is_running(raw_version: str | None, proc_version: str | None) -> bool:
 
 
 def running_sameness(
-    root: SysRoot, info: SystemInfo, kernel: str, initrds: tuple[str, ...], cmdline: str
+    root: SysRoot,
+    info: SystemInfo,
+    *,
+    plan_version: str | None,
+    kernel: str,
+    initrds: tuple[str, ...],
+    cmdline: str,
 ) -> Sameness:
     """Whether a soft reboot would leave the machine where a kexec into this plan would.
-    Honest when unsure: what cannot be shown to be the running kernel counts as changed."""
+    Honest when unsure: what cannot be shown to be the running kernel counts as changed.
+    *plan_version*: the release the checks read from the image (it is read again, for its
+    whole version string, only when that release is the running one)."""
     if not info.running_release:
         return Sameness(False, "the running kernel's version is unknown")
+    if plan_version != info.running_release:
+        return Sameness(
+            False, f"the plan boots Linux {plan_version or 'unknown'}, {info.running_release} runs"
+        )
     try:
         image = read_kernel_image(root.host(kernel))
     except ImageError:

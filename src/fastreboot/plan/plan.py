@@ -307,7 +307,14 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
     for config_warning in (*own.warnings, *(debian.warnings if debian else ())):
         found.append(checks.warning("config-permissions", config_warning))
 
-    sameness = running_sameness(root, info, entry.kernel, tuple(initrds), cmdline)
+    sameness = running_sameness(
+        root,
+        info,
+        plan_version=version,
+        kernel=entry.kernel,
+        initrds=tuple(initrds),
+        cmdline=cmdline,
+    )
     blocker = soft_blocker(info, reboot_method)
     decision = decide_kind(options.kind or own.reboot_kind, sameness, blocker)
     if sameness.unchanged:
