@@ -265,6 +265,8 @@ def test_soft_reboot_refused_by_systemd_is_exit_8(tmp_path: Path) -> None:
     fake = RecordingEffects(tmp_path, fail_commands=("systemctl",))
     assert run_cli(["reboot", "--root", str(tmp_path), "--kind", "soft", "--yes"], fake) == 8
     assert not any(name.startswith("kexec") for name in fake.names())
+    # Nothing stopped: no pending record is left to be judged against the next reboot.
+    assert records.read_records(SysRoot(tmp_path)) == []
 
 
 def test_reboot_kind_cold_is_the_cold_path_with_a_record(tmp_path: Path) -> None:

@@ -228,8 +228,13 @@ def soft_reboot(plan: Plan, effects: Effects) -> None:
     """Write the downtime record, then ask systemd for a soft reboot. Nothing is loaded:
     userspace restarts on the running kernel."""
     refuse_on_errors(plan.errors)
-    records.write_pending(effects, plan)
-    initsystem.request_soft_reboot(effects)
+    record = records.write_pending(effects, plan)
+    try:
+        initsystem.request_soft_reboot(effects)
+    except BaseException:
+        # Nothing happened: a pending soft record would be judged against the next reboot.
+        records.discard(effects, record)
+        raise
 
 
 def cold_reboot(

@@ -147,6 +147,11 @@ def _save(effects: Effects, record: Record) -> None:
     )
 
 
+def discard(effects: Effects, record: Record) -> None:
+    """Remove a pending record whose reboot was refused before anything stopped."""
+    effects.remove_file(f"{RECORD_DIR}/{record.record_id}.json")
+
+
 def _prune(effects: Effects) -> None:
     for old in _record_files(effects.root)[:-KEEP_RECORDS]:
         effects.remove_file(f"{RECORD_DIR}/{old.name}")
