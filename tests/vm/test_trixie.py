@@ -7,6 +7,9 @@ What changed since Debian 12, and what each scenario pins down in a real guest:
 - `fastreboot cold` must still reset through the firmware with a kernel loaded.
 - Debian's kexec-tools has no LOAD_KEXEC and no init scripts any more; its own kexec path is
   `kexec-load-kernel`, then `reboot`.
+- systemd 254 and later soft-reboot (`systemctl soft-reboot`): userspace restarts, the kernel
+  and the boot id stay. `--kind soft` and `--kind auto` (soft for the running kernel, kexec
+  for the newer one) must do that, and the downtime record must see it (t5).
 """
 
 from __future__ import annotations
