@@ -72,6 +72,9 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 READY_RE = re.compile(
     r"FASTREBOOT-READY boot_id=([0-9a-f-]{36}) kernel=(\S+) uptime=([0-9]+(?:\.[0-9]+)?)"
 )
+#: A READY line of a known boot id at least this much uptime later is a soft reboot's (a
+#: whole userspace start takes longer; a duplicate of the same marker has the same uptime).
+SOFT_REBOOT_MIN_S = 2.0
 SHELL_RE = re.compile(r"FASTREBOOT-SHELL boot_id=([0-9a-f-]{36})")
 PANIC_RE = re.compile(r"Kernel panic - not syncing")
 PANIC_END_RE = re.compile(r"---\[ end Kernel panic")
@@ -559,9 +562,10 @@ class Guest:
         if m := READY_RE.search(line):
             boot_id = m.group(1)
             uptime = float(m.group(3))
-            # The marker comes twice (kmsg and the tty) with the same uptime; a soft reboot
-            # prints it again with the same boot id and a later uptime.
-            if all((b.boot_id, b.uptime) != (boot_id, uptime) for b in self.boots):
+            # The marker may come twice (kmsg and the tty) with the same uptime. A soft
+            # reboot prints it again with the same boot id, seconds of uptime later.
+            seen = [b.uptime for b in self.boots if b.boot_id == boot_id]
+            if not seen or uptime > max(seen) + SOFT_REBOOT_MIN_S:
                 self.boots.append(ReadyInfo(boot_id, m.group(2), uptime, now))
         if m := SHELL_RE.search(line):
             self._shell_lines.append((m.group(1), now))
