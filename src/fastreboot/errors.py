@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+
 
 class FastrebootError(Exception):
     """Base class: a message naming the cause, an optional hint saying what to do."""
@@ -87,3 +91,38 @@ class KexecUnsupported(KexecError):
 class KexecRefused(KexecError):
     """The kernel refused the image on policy: a signature it does not trust, lockdown,
     no permission. The other load call must not be tried behind the administrator's back."""
+
+
+class FileAccessError(FastrebootError):
+    """A file could not be read or written (permissions, a race, an I/O error, a name too
+    long): the message names the file and the cause."""
+
+    exit_code = 1
+
+    @classmethod
+    def of(cls, error: OSError) -> FileAccessError:
+        name = os.fsdecode(error.filename) if error.filename is not None else "a file"
+        return cls(f"{name}: {error.strerror or os.strerror(error.errno or 0)}")
+
+
+class OutputLost(FastrebootError):
+    """Standard output or error can no longer be written (a closed pipe, a full disk,
+    a terminal that hung up)."""
+
+    def __init__(self, stream: str, error: OSError) -> None:
+        cause = error.strerror or os.strerror(error.errno or 0)
+        super().__init__(f"cannot write to {stream}: {cause}")
+        self.broken_pipe = error.errno == errno.EPIPE
+        # A closed pipe ends a program quietly, with the status a shell shows for SIGPIPE.
+        self.exit_code = 128 + signal.SIGPIPE if self.broken_pipe else 1
+
+
+class Interrupted(BaseException):
+    """A signal (SIGHUP, SIGTERM, SIGINT) stopped the command. A BaseException, like
+    KeyboardInterrupt: no ``except Exception`` may swallow it."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        self.exit_code = 128 + signum  # as shells report a process killed by it
+        super().__init__(self.name)

@@ -7,12 +7,15 @@ such as ``/boot/vmlinuz-6.1.0-47-amd64`` means ``root/boot/…``, never the host
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 _MAX_LINKS = 40  # as the kernel's MAXSYMLINKS
+_ABSENT = frozenset((errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +79,29 @@ class SysRoot:
             return None
         return text.strip().split("\n", 1)[0].strip()
 
+    def stat(self, target: str) -> os.stat_result | None:
+        """The file's status, links followed inside the root; None when there is no such
+        file (also for a name too long to exist, or a loop of links). Other errors (EIO,
+        EACCES) are raised: an unreadable file is not a missing one."""
+        try:
+            return os.stat(self.host(target))
+        except OSError as error:
+            if error.errno in _ABSENT:
+                return None
+            raise
+        except ValueError:  # a NUL byte in the name
+            return None
+
     def exists(self, target: str) -> bool:
-        return self.host(target).exists()
+        return self.stat(target) is not None
 
     def is_file(self, target: str) -> bool:
-        return self.host(target).is_file()
+        st = self.stat(target)
+        return st is not None and stat.S_ISREG(st.st_mode)
 
     def is_dir(self, target: str) -> bool:
-        return self.host(target).is_dir()
+        st = self.stat(target)
+        return st is not None and stat.S_ISDIR(st.st_mode)
 
     def glob(self, pattern: str) -> list[str]:
         """Target paths matching ``pattern`` (relative to /), sorted; links are not resolved."""

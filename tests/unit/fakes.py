@@ -6,6 +6,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fastreboot.act.effects import Severity
 from fastreboot.errors import CommandError, KexecError, KexecRefused, KexecUnsupported
 from fastreboot.sysroot import SysRoot
 
@@ -24,6 +25,7 @@ class RecordingEffects:
     ) -> None:
         self.root = SysRoot(root)
         self.calls: list[tuple[object, ...]] = []
+        self.events: list[tuple[Severity, str]] = []  # lines for the system log
         self.commands = set(commands)
         self.fail_load = fail_load  # None, "unsupported", "rejected" (policy) or "failed"
         self.fail_commands = set(fail_commands)
@@ -86,6 +88,10 @@ class RecordingEffects:
 
     def prefetch(self, paths: Sequence[str]) -> None:
         self.calls.append(("prefetch", tuple(paths)))
+
+    def log_event(self, message: str, *, severity: Severity) -> None:
+        # Kept apart from the calls: a log line changes nothing on the machine.
+        self.events.append((severity, message))
 
     def names(self) -> list[str]:
         """The calls as short strings, e.g. ["kexec_file_load", "run systemctl kexec"]."""

@@ -8,10 +8,12 @@ FASTREBOOT_FORBID_HOST_EFFECTS is set (the test suite sets it for its whole proc
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import shutil
 import subprocess
+import syslog
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -35,6 +37,21 @@ SBIN_DIRS = ("/usr/sbin", "/sbin")
 POLICY_ERRNOS = frozenset(
     (errno.EPERM, errno.EACCES, errno.EKEYREJECTED, errno.ENOKEY, errno.EBADMSG)
 )
+
+
+class Severity(enum.StrEnum):
+    """How a line in the system log (the journal, or syslog on sysvinit) is ranked."""
+
+    NOTICE = "notice"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+_SYSLOG_PRIORITY = {
+    Severity.NOTICE: syslog.LOG_NOTICE,
+    Severity.WARNING: syslog.LOG_WARNING,
+    Severity.ERROR: syslog.LOG_ERR,
+}
 
 
 @runtime_checkable
@@ -66,6 +83,10 @@ class Effects(Protocol):
 
     def prefetch(self, paths: Sequence[str]) -> None:
         """Start reading files into the page cache; a hint, never an error."""
+
+    def log_event(self, message: str, *, severity: Severity) -> None:
+        """One line in the system log, so that an administrator can find out later what
+        happened; never an error (no log daemon means the line is lost)."""
 
 
 class HostEffects:
@@ -160,3 +181,8 @@ class HostEffects:
                 pass
             finally:
                 os.close(fd)
+
+    def log_event(self, message: str, *, severity: Severity) -> None:
+        # /dev/log: the journal on systemd, the syslog daemon on sysvinit (`-t fastreboot`).
+        syslog.openlog("fastreboot", syslog.LOG_PID, syslog.LOG_DAEMON)
+        syslog.syslog(_SYSLOG_PRIORITY[severity], message)

@@ -11,8 +11,10 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from types import FrameType
+from typing import Any
 
 from fastreboot.act import initsystem, records
 from fastreboot.act.effects import Effects
@@ -146,8 +148,58 @@ def _verify_loaded(effects: Effects, *, crash: bool) -> None:
         raise KexecError(f"the load reported success but {flag} is not 1")
 
 
+_HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Hold:
+    """Signals that arrive while a step that changes the machine runs are acted on between
+    steps, never in the middle of one: a load cut short between the system call and its
+    state file would leave a kernel that nobody unloads. Only Python-level handlers are
+    held (an ignored signal stays ignored); holds nest."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: list[int] = []
+        self.saved: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        if self.depth == 0:
+            self.pending.clear()
+            for signum in _HELD_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self.saved[signum] = handler
+                    signal.signal(signum, lambda number, _frame: self.pending.append(number))
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                for number, handler in self.saved.items():
+                    signal.signal(number, handler)
+                self.saved.clear()
+
+    def act_on_pending(self) -> None:
+        """Raise what the first held signal's handler raises (Interrupted, KeyboardInterrupt)."""
+        if self.pending:
+            signum = self.pending.pop(0)
+            self.saved[signum](signum, None)
+
+    def drop_pending(self) -> None:
+        self.pending.clear()
+
+
+_held = _Hold()
+
+
 def load(plan: Plan, effects: Effects, *, origin: LoadOrigin = LoadOrigin.COMMAND) -> LoadMethod:
-    """Load the plan's kernel, unless fastreboot already loaded exactly it in this boot."""
+    """Load the plan's kernel, unless fastreboot already loaded exactly it in this boot.
+    A signal during the load unloads it again before the signal's own effect."""
     refuse_on_errors(plan.errors)
     if plan.already_loaded is not None:
         if plan.already_loaded.origin != origin:
@@ -156,20 +208,26 @@ def load(plan: Plan, effects: Effects, *, origin: LoadOrigin = LoadOrigin.COMMAN
                 staged.STATE_FILE, staged.to_text(replace(plan.already_loaded, origin=origin))
             )
         return plan.already_loaded.method
-    # A failed load leaves the previous kernel (or none): the state file stays true.
-    used = load_kernel(
-        effects,
-        plan.kernel,
-        plan.initrds,
-        plan.cmdline,
-        plan.load_method,
-        fallback=plan.load_fallback,
-    )
-    _verify_loaded(effects, crash=False)
-    loaded = staged.describe_load(
-        effects.root, plan.kernel, plan.initrds, plan.cmdline, used, origin=origin
-    )
-    effects.write_file(staged.STATE_FILE, staged.to_text(loaded))
+    with _held():
+        # A failed load leaves the previous kernel (or none): the state file stays true.
+        used = load_kernel(
+            effects,
+            plan.kernel,
+            plan.initrds,
+            plan.cmdline,
+            plan.load_method,
+            fallback=plan.load_fallback,
+        )
+        try:
+            _verify_loaded(effects, crash=False)
+            loaded = staged.describe_load(
+                effects.root, plan.kernel, plan.initrds, plan.cmdline, used, origin=origin
+            )
+            effects.write_file(staged.STATE_FILE, staged.to_text(loaded))
+            _held.act_on_pending()
+        except BaseException:
+            unload(effects)
+            raise
     return used
 
 
@@ -179,85 +237,100 @@ def unload(effects: Effects, *, crash: bool = False) -> None:
         effects.remove_file(staged.STATE_FILE)
 
 
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C until the block has ended, then raise it: a load in progress cannot be
-    cut short, and one cut short by an exception would leave a kernel nobody unloads.
-    Only Python's own handler is replaced: an ignored SIGINT (a background job) stays
-    ignored, and a handler someone installed stays theirs."""
-    hold = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
-    if not hold:
-        yield
-        return
-    interrupted: list[int] = []
-    signal.signal(signal.SIGINT, lambda number, _frame: interrupted.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if interrupted:
-        raise KeyboardInterrupt
-
-
-def fast_reboot(plan: Plan, effects: Effects) -> None:
-    """Load, write the downtime record, hand over to the init system. If anything fails
-    before the jump, unloads what this call loaded (a kernel that was already loaded stays).
-    Nothing that changes the machine happens before the load has succeeded."""
+def fast_reboot(
+    plan: Plan, effects: Effects, *, handed_over: Callable[[], None] | None = None
+) -> None:
+    """Load, write the downtime record, hand over to the init system. If anything fails or
+    a signal arrives before the hand-over, unloads what this call loaded (a kernel that was
+    already loaded stays). Nothing that changes the machine happens before the load has
+    succeeded. ``handed_over`` runs as soon as the init system has the reboot, before any
+    held signal could be acted on: from then on the init system owns the outcome."""
     loaded = False
-    try:
-        with _interrupts_held():
+    with _held():
+        try:
             load(plan, effects)
             loaded = plan.already_loaded is None
-        if plan.consumed_next_entry and plan.grubenv:
-            editor = (
-                effects.which("grub-editenv") or effects.which("grub2-editenv") or "grub-editenv"
-            )
-            effects.run([editor, plan.grubenv, "unset", "next_entry"])
-        records.write_pending(effects, plan)
-        initsystem.request_kexec_reboot(effects, plan.reboot_method)
-    except BaseException:
-        if loaded:
-            unload(effects)
-        raise
+            _held.act_on_pending()
+            if plan.consumed_next_entry and plan.grubenv:
+                editor = (
+                    effects.which("grub-editenv")
+                    or effects.which("grub2-editenv")
+                    or "grub-editenv"
+                )
+                effects.run([editor, plan.grubenv, "unset", "next_entry"])
+            records.write_pending(effects, plan)
+            _held.act_on_pending()
+            initsystem.request_kexec_reboot(effects, plan.reboot_method)
+        except BaseException:
+            if loaded:
+                unload(effects)
+            raise
+        _held.drop_pending()
+        if handed_over is not None:
+            handed_over()
 
 
-def soft_reboot(plan: Plan, effects: Effects) -> None:
+def soft_reboot(
+    plan: Plan, effects: Effects, *, handed_over: Callable[[], None] | None = None
+) -> None:
     """Write the downtime record, then ask systemd for a soft reboot. Nothing is loaded:
     userspace restarts on the running kernel."""
     refuse_on_errors(plan.errors)
-    record = records.write_pending(effects, plan)
-    try:
-        initsystem.request_soft_reboot(effects)
-    except BaseException:
-        # Nothing happened: a pending soft record would be judged against the next reboot.
-        records.discard(effects, record)
-        raise
+    with _held():
+        record = records.write_pending(effects, plan)
+        try:
+            _held.act_on_pending()
+            initsystem.request_soft_reboot(effects)
+        except BaseException:
+            # Nothing happened: a pending soft record would be judged against the next reboot.
+            records.discard(effects, record)
+            raise
+        _held.drop_pending()
+        if handed_over is not None:
+            handed_over()
 
 
 def cold_reboot(
-    effects: Effects, method: RebootMethod, *, record: Plan | None = None
+    effects: Effects,
+    method: RebootMethod,
+    *,
+    record: Plan | None = None,
+    handed_over: Callable[[], None] | None = None,
 ) -> list[str]:
-    """Unload, disarm every hook that could turn this reboot into a kexec, reboot. Returns steps.
-    With *record*, a pending record of kind cold is written first."""
+    """Unload, disarm every hook that could turn this reboot into a kexec, reboot. Returns
+    steps. With *record*, a pending record of kind cold is written first. A failure or a
+    signal before the hand-over removes the markers again, so that they cannot silently
+    turn a later reboot cold."""
     steps = []
     info = read_system_info(effects.root)
-    if info.kexec_loaded is not False:
-        unload(effects)
-        steps.append("unloaded the kexec kernel")
-    effects.write_file(initsystem.COLD_MARKER, "cold reboot requested by fastreboot\n")
-    debian = read_debian_kexec(effects.root)
-    # kexec-load removes the marker only when it gets that far (LOAD_KEXEC=true); created
-    # otherwise, it would linger and silently turn a later reboot cold.
-    if effects.root.exists("/etc/init.d/kexec-load") and debian and debian.load_kexec:
-        effects.write_file(initsystem.NO_KEXEC_FILE, "")
-        steps.append(
-            f"created {initsystem.NO_KEXEC_FILE} so Debian's kexec-load does not load a kernel"
-        )
-    if record is not None:
-        records.write_pending(effects, record)
-    initsystem.request_cold_reboot(effects, method)
+    markers: list[str] = []
+    with _held():
+        try:
+            if info.kexec_loaded is not False:
+                unload(effects)
+                steps.append("unloaded the kexec kernel")
+            markers.append(initsystem.COLD_MARKER)
+            effects.write_file(initsystem.COLD_MARKER, "cold reboot requested by fastreboot\n")
+            debian = read_debian_kexec(effects.root)
+            # kexec-load removes the marker only when it gets that far (LOAD_KEXEC=true);
+            # created otherwise, it would linger and silently turn a later reboot cold.
+            if effects.root.exists("/etc/init.d/kexec-load") and debian and debian.load_kexec:
+                markers.append(initsystem.NO_KEXEC_FILE)
+                effects.write_file(initsystem.NO_KEXEC_FILE, "")
+                steps.append(
+                    f"created {initsystem.NO_KEXEC_FILE} so Debian's kexec-load does not load"
+                    " a kernel"
+                )
+            if record is not None:
+                records.write_pending(effects, record)
+            _held.act_on_pending()
+            initsystem.request_cold_reboot(effects, method)
+        except BaseException:
+            for marker in markers:
+                effects.remove_file(marker)
+            raise
+        _held.drop_pending()
+        if handed_over is not None:
+            handed_over()
     steps.append("requested a firmware reboot")
     return steps

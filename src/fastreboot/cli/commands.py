@@ -16,6 +16,7 @@ from fastreboot.act.initsystem import automatic_load_refused, reboot_in_progress
 from fastreboot.act.status import system_status
 from fastreboot.boot.choice import boot_candidates
 from fastreboot.cli import output
+from fastreboot.cli.guard import Guard
 from fastreboot.cli.prompt import COLD_PROMPT, FAST_PROMPT, SOFT_PROMPT, confirm
 from fastreboot.config.own import LoadMethod, RebootKind, RebootMethod, Target
 from fastreboot.errors import FastrebootError
@@ -35,13 +36,29 @@ class Context:
 
     root: SysRoot
     stdin: TextIO
-    effects_factory: EffectsFactory | None = None  # tests: a recording fake
+    effects_factory: EffectsFactory | None  # tests: a recording fake
+    guard: Guard
 
     def effects(self) -> Effects:
         """The machine to act on; only changing commands call this."""
         if self.effects_factory is not None:
-            return self.effects_factory(self.root)
-        return HostEffects(self.root)
+            effects = self.effects_factory(self.root)
+        else:
+            effects = HostEffects(self.root)
+        self.guard.attach(effects)
+        return effects
+
+    def commit(self) -> Effects:
+        """The commit point of a command that asks nothing: act from here on."""
+        effects = self.effects()
+        self.guard.commit(effects)
+        return effects
+
+    def done(self, message: str) -> None:
+        """The outcome: on stderr, and in the system log once committed."""
+        print(message, file=sys.stderr)
+        if self.guard.committed:
+            self.guard.log(f"{self.guard.command}: {message}")
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -106,6 +123,7 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
             return 0
 
     automatic = args.on_reboot or args.preload
+    ctx.guard.commit(effects)
     try:
         # A load is for a kexec whatever reboot_kind says: every kexec check applies.
         plan = make_plan(ctx.root, dataclasses.replace(_options(args), kind=RebootKind.KEXEC))
@@ -125,21 +143,22 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
         done = f"already {plan.already_loaded.describe()}"
     else:
         done = f"loaded with {used}"
-    print(
-        f"{plan.kernel} {done}; a reboot through the init system will now kexec",
-        file=sys.stderr,
-    )
+    ctx.done(f"{plan.kernel} {done}; a reboot through the init system will now kexec")
     return 0
 
 
 def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
+    # --yes is the answer given up front: the commit point is now, so a terminal that
+    # goes away while the plan is printed does not stop the reboot that was asked for.
+    effects = ctx.commit() if args.yes and not args.dry_run else None
     plan = make_plan(ctx.root, _options(args))
     _show(args, plan.to_json(), lambda out: output.format_plan(plan, out))
     sys.stdout.flush()
     if args.dry_run:
         return 5 if plan.errors else 0
     acting.refuse_on_errors(plan.errors)
-    effects = ctx.effects()
+    if effects is None:
+        effects = ctx.effects()
     if plan.reboot_kind is not RebootKind.KEXEC:
         return _other_kind(args, ctx, plan, effects)
     if plan.already_loaded is None:
@@ -147,8 +166,10 @@ def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
         effects.prefetch([plan.kernel, *plan.initrds])
     if not args.yes:
         confirm(FAST_PROMPT, ctx.stdin)
-    acting.fast_reboot(plan, effects)
-    print(f"fast reboot into Linux {plan.kernel_version or plan.kernel} started", file=sys.stderr)
+        ctx.guard.commit(effects)
+    ctx.guard.log(f"plan: {output.plan_summary(plan)}")
+    acting.fast_reboot(plan, effects, handed_over=ctx.guard.handed_over)
+    ctx.done(f"fast reboot into Linux {plan.kernel_version or plan.kernel} started")
     return 0
 
 
@@ -157,13 +178,15 @@ def _other_kind(args: argparse.Namespace, ctx: Context, plan: Plan, effects: Eff
     soft = plan.reboot_kind is RebootKind.SOFT
     if not args.yes:
         confirm(SOFT_PROMPT if soft else COLD_PROMPT, ctx.stdin)
+        ctx.guard.commit(effects)
+    ctx.guard.log(f"plan: {plan.reboot_kind} reboot; {output.plan_summary(plan)}")
     if soft:
-        acting.soft_reboot(plan, effects)
-        print("soft reboot started: userspace restarts, the kernel stays", file=sys.stderr)
+        acting.soft_reboot(plan, effects, handed_over=ctx.guard.handed_over)
+        ctx.done("soft reboot started: userspace restarts, the kernel stays")
         return 0
     method = _cold_method(read_system_info(ctx.root))
-    for step in acting.cold_reboot(effects, method, record=plan):
-        print(step, file=sys.stderr)
+    for step in acting.cold_reboot(effects, method, record=plan, handed_over=ctx.guard.handed_over):
+        ctx.done(step)
     return 0
 
 
@@ -178,15 +201,15 @@ def cmd_cold(args: argparse.Namespace, ctx: Context) -> int:
     print(f"cold reboot through the firmware via {method}", file=sys.stderr)
     if not args.yes:
         confirm(COLD_PROMPT, ctx.stdin)
-    effects = ctx.effects()
-    for step in acting.cold_reboot(effects, method):
-        print(step, file=sys.stderr)
+    effects = ctx.commit()
+    for step in acting.cold_reboot(effects, method, handed_over=ctx.guard.handed_over):
+        ctx.done(step)
     return 0
 
 
 def cmd_unload(args: argparse.Namespace, ctx: Context) -> int:
-    acting.unload(ctx.effects())
-    print("unloaded: a plain reboot goes through the firmware again", file=sys.stderr)
+    acting.unload(ctx.commit())
+    ctx.done("unloaded: a plain reboot goes through the firmware again")
     return 0
 
 
@@ -198,8 +221,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_kdump(args: argparse.Namespace, ctx: Context) -> int:
     if args.action == "unload":
-        acting.unload(ctx.effects(), crash=True)
-        print("crash kernel unloaded", file=sys.stderr)
+        acting.unload(ctx.commit(), crash=True)
+        ctx.done("crash kernel unloaded")
         return 0
     plan = make_kdump_plan(ctx.root)
     if args.action == "status":
@@ -211,7 +234,7 @@ def cmd_kdump(args: argparse.Namespace, ctx: Context) -> int:
             print(f"  loaded:   {'yes' if loaded else 'no'}")
         return 0
     acting.refuse_on_errors(plan.errors)
-    effects = ctx.effects()
+    effects = ctx.commit()
     acting.load_kernel(
         effects,
         plan.kernel,
@@ -221,25 +244,25 @@ def cmd_kdump(args: argparse.Namespace, ctx: Context) -> int:
         crash=True,
         extra_args=plan.extra_kexec_args,
     )
-    print(f"crash kernel {plan.kernel} loaded", file=sys.stderr)
+    ctx.done(f"crash kernel {plan.kernel} loaded")
     return 0
 
 
 def cmd_setup(args: argparse.Namespace, ctx: Context) -> int:
-    return _installed(args.command, install.setup(ctx.effects()))
+    return _installed(ctx, args.command, install.setup(ctx.commit()))
 
 
 def cmd_enable(args: argparse.Namespace, ctx: Context) -> int:
-    return _installed(args.command, install.enable(ctx.effects(), preload=args.preload))
+    return _installed(ctx, args.command, install.enable(ctx.commit(), preload=args.preload))
 
 
 def cmd_disable(args: argparse.Namespace, ctx: Context) -> int:
-    return _installed(args.command, install.disable(ctx.effects()))
+    return _installed(ctx, args.command, install.disable(ctx.commit()))
 
 
-def _installed(command: str, paths: list[str]) -> int:
+def _installed(ctx: Context, command: str, paths: list[str]) -> int:
     for path in paths:
-        print(f"{command}: {path}", file=sys.stderr)
+        ctx.done(f"{command}: {path}")
     return 0
 
 

@@ -75,6 +75,16 @@ def format_plan(plan: Plan, out: TextIO) -> None:
     print_checks(plan.checks, out)
 
 
+def plan_summary(plan: Plan) -> str:
+    """The plan's essentials in one line, for the system log."""
+    initrds = ", ".join(plan.initrds) or "none"
+    return (
+        f"Linux {plan.kernel_version or 'unknown'} from {plan.kernel}, initrd {initrds}, "
+        f"command line {plan.cmdline!r}, via {plan.reboot_method}, "
+        f"running {plan.running_release or 'unknown'}"
+    )
+
+
 def format_kernels(rows: Sequence[Candidate], out: TextIO) -> None:
     for row in rows:
         flags = ("D" if row.default else "-") + ("R" if row.running else "-")

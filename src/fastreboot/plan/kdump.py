@@ -86,7 +86,7 @@ def make_kdump_plan(root: SysRoot) -> KdumpPlan:
     if not version:
         raise SelectionError("KDUMP_KERNELVER is empty and the running kernel's version is unknown")
     kernel = f"{config.bootdir.rstrip('/')}/{config.img}-{version}{config.img_ext}"
-    if not root.lexical(kernel).exists():
+    if not root.exists(kernel):
         raise SelectionError(
             f"crash kernel {kernel} does not exist",
             hint="set KDUMP_KERNELVER to an installed kernel in /etc/sysconfig/kdump",

@@ -134,7 +134,7 @@ def _explicit_kernel(root: SysRoot, kernel: str, initrd: str | None) -> BootEntr
             found.kernel, found.initrds, None, Source.EXPLICIT, found.title, found.version
         )
     path = root.resolve(kernel)
-    if not root.lexical(path).exists():
+    if not root.exists(path):
         raise SelectionError(f"kernel {kernel} does not exist", hint="see: fastreboot kernels")
     version = kernel_version(basename(path))
     initrds: tuple[str, ...] = ()
@@ -148,7 +148,7 @@ def _debian_entry(root: SysRoot, debian: DebianKexecConfig) -> BootEntry:
     kernel_image = debian.kernel_image or "/vmlinuz"
     initrd_image = debian.initrd if debian.initrd is not None else "/initrd.img"
     kernel = root.resolve(kernel_image)
-    if not root.lexical(kernel).exists():
+    if not root.exists(kernel):
         raise SelectionError(
             f"KERNEL_IMAGE={kernel_image} from /etc/default/kexec does not exist",
             hint="fix /etc/default/kexec or pass --kernel",

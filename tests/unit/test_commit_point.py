@@ -1,0 +1,277 @@
+"""The commit point: before it a signal cancels and nothing changes; after it the command
+finishes whatever happens to its terminal, and its outcome is in the system log."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from fastreboot.act.effects import Severity
+from fastreboot.cli import main
+from tests.unit.fakes import RecordingEffects
+from tests.unit.sysroots import NEW, debian_systemd
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Path:
+    debian_systemd(tmp_path)
+    return tmp_path
+
+
+def _signal_self(signum: int) -> None:
+    # Delivered to this (the main) thread; Python runs the handler at the next bytecode.
+    os.kill(os.getpid(), signum)
+
+
+class SignalAt(RecordingEffects):
+    """Sends a signal to fastreboot at one step: 'load' (during the load), 'record' (between
+    the load and the init system's request), 'request' (as the init system takes it)."""
+
+    def __init__(self, root: Path, *, at: str, signum: int) -> None:
+        super().__init__(root)
+        self.at, self.signum = at, signum
+
+    def kexec_file_load(
+        self, kernel: str, initrds: Sequence[str], cmdline: str, *, crash: bool
+    ) -> None:
+        if self.at == "load":
+            _signal_self(self.signum)
+        super().kexec_file_load(kernel, initrds, cmdline, crash=crash)
+
+    def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        if self.at == "record" and "/records/" in path:
+            _signal_self(self.signum)
+        super().write_file(path, text, mode=mode)
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = super().run(argv, env=env, check=check)
+        if self.at == "request" and list(argv[:2]) == ["systemctl", "kexec"]:
+            _signal_self(self.signum)
+        return result
+
+
+class HangUpAtPrompt(io.StringIO):
+    """The terminal goes away while the question is asked: SIGHUP, then end of input."""
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        _signal_self(signal.SIGHUP)
+        return ""
+
+
+class DeadTerminal(io.StringIO):
+    """A stdout or stderr whose terminal has hung up: every write fails with EIO."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+
+def _reboot(
+    root: Path, fake: RecordingEffects, *extra: str, stdin: io.StringIO | None = None
+) -> int:
+    return main(
+        ["reboot", "--root", str(root), *extra],
+        effects_factory=lambda _root: fake,
+        stdin=stdin or io.StringIO(""),
+    )
+
+
+def _loaded(root: Path) -> str:
+    return (root / "sys/kernel/kexec_loaded").read_text().strip()
+
+
+def _log(fake: RecordingEffects) -> str:
+    return "\n".join(f"{severity}: {message}" for severity, message in fake.events)
+
+
+def test_hang_up_at_the_question_cancels_and_changes_nothing(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = RecordingEffects(machine)
+    assert _reboot(machine, fake, stdin=HangUpAtPrompt()) == 128 + signal.SIGHUP
+    assert fake.names() == ["prefetch"]  # a page-cache hint, nothing on the machine
+    assert _loaded(machine) == "0"
+    assert "cancelled by SIGHUP: nothing was changed" in capsys.readouterr().err
+    assert "cancelled by SIGHUP" in _log(fake)
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL or callable(
+        signal.getsignal(signal.SIGHUP)
+    )
+
+
+@pytest.mark.parametrize("at", ["load", "record", "request"])
+def test_hang_up_after_yes_is_ignored_and_the_reboot_happens(machine: Path, at: str) -> None:
+    before = signal.getsignal(signal.SIGHUP)
+    fake = SignalAt(machine, at=at, signum=signal.SIGHUP)
+    assert _reboot(machine, fake, "--yes") == 0
+    assert fake.names()[-1] == "run systemctl kexec"
+    assert "kexec_unload" not in fake.names()
+    assert _loaded(machine) == "1"
+    assert signal.getsignal(signal.SIGHUP) is before  # the run restores what it changed
+
+
+@pytest.mark.parametrize("at", ["load", "record"])
+def test_sigterm_before_the_request_unloads_and_says_so(
+    machine: Path, at: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = SignalAt(machine, at=at, signum=signal.SIGTERM)
+    assert _reboot(machine, fake, "--yes") == 128 + signal.SIGTERM
+    assert "run systemctl kexec" not in fake.names()
+    assert fake.names()[-2:] == ["kexec_unload", "remove_file"]
+    assert _loaded(machine) == "0"
+    err = capsys.readouterr().err
+    assert "stopped by SIGTERM before the reboot" in err
+    assert "Traceback" not in err
+    assert (Severity.WARNING, f"fastreboot reboot --root {machine} --yes: stopped by SIGTERM "
+            "before the reboot; nothing this command loaded stays loaded") in fake.events
+
+
+def test_sigterm_after_the_init_system_took_the_reboot_is_its_own(machine: Path) -> None:
+    # systemd sends every process SIGTERM at shutdown: that must not unload the kernel.
+    fake = SignalAt(machine, at="request", signum=signal.SIGTERM)
+    assert _reboot(machine, fake, "--yes") == 0
+    assert "kexec_unload" not in fake.names()
+    assert _loaded(machine) == "1"
+
+
+def test_a_dead_terminal_after_yes_does_not_stop_the_reboot(machine: Path) -> None:
+    fake = RecordingEffects(machine)
+    code = None
+    import sys
+
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = DeadTerminal(), DeadTerminal()
+    try:
+        code = _reboot(machine, fake, "--yes")
+    finally:
+        sys.stdout, sys.stderr = saved
+    assert code == 0
+    assert fake.names()[-1] == "run systemctl kexec"
+    log = _log(fake)
+    assert "asked by uid" in log
+    assert f"plan: Linux {NEW} from /boot/vmlinuz-{NEW}" in log
+    assert f"fast reboot into Linux {NEW} started" in log
+
+
+def test_a_dead_terminal_before_the_answer_cancels(machine: Path) -> None:
+    import sys
+
+    fake = RecordingEffects(machine)
+    saved = sys.stdout
+    sys.stdout = DeadTerminal()
+    try:
+        code = _reboot(machine, fake, stdin=io.StringIO("y\n"))
+    finally:
+        sys.stdout = saved
+    assert code == 1
+    assert fake.calls == []  # the plan could not be shown: nothing was asked, nothing done
+
+
+def test_the_journal_names_who_asked(machine: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSH_CONNECTION", "192.0.2.7 52144 192.0.2.1 22")
+    monkeypatch.setenv("SUDO_USER", "alice")
+    fake = RecordingEffects(machine)
+    assert _reboot(machine, fake, "--yes") == 0
+    first = fake.events[0]
+    assert first[0] is Severity.NOTICE
+    assert f"fastreboot reboot --root {machine} --yes: asked by uid {os.getuid()}" in first[1]
+    assert "via sudo from alice" in first[1] and "SSH from 192.0.2.7 port 52144" in first[1]
+
+
+def test_a_failure_after_the_commit_point_is_logged(machine: Path) -> None:
+    fake = RecordingEffects(machine, fail_commands=["systemctl"])
+    assert _reboot(machine, fake, "--yes") == 8
+    assert any(
+        severity is Severity.ERROR and "the init system refused the reboot" in message
+        for severity, message in fake.events
+    )
+
+
+class SignalOnSecondMarker(RecordingEffects):
+    def write_file(self, path: str, text: str, *, mode: int = 0o644) -> None:
+        super().write_file(path, text, mode=mode)
+        _signal_self(signal.SIGTERM)
+
+
+def test_cold_stopped_before_the_request_leaves_no_marker(machine: Path) -> None:
+    fake = SignalOnSecondMarker(machine)
+    code = main(
+        ["cold", "--yes", "--root", str(machine)], effects_factory=lambda _r: fake,
+        stdin=io.StringIO(""),
+    )
+    assert code == 128 + signal.SIGTERM
+    assert not (machine / "run/fastreboot/cold").exists()
+    assert not any(name.startswith("run systemctl") for name in fake.names())
+
+
+# ------------------------------------------------------------------ output and errors
+
+
+class Broken(io.StringIO):
+    def __init__(self, number: int) -> None:
+        super().__init__()
+        self.number = number
+
+    def write(self, text: str) -> int:
+        raise OSError(self.number, os.strerror(self.number))
+
+
+@pytest.mark.parametrize(
+    ("number", "code", "message"),
+    [
+        (errno.EPIPE, 128 + signal.SIGPIPE, ""),
+        (errno.ENOSPC, 1, "fastreboot: cannot write to standard output: No space left on device"),
+    ],
+)
+def test_output_that_cannot_be_written_is_one_line_or_silence(
+    machine: Path, number: int, code: int, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    saved = sys.stdout
+    sys.stdout = Broken(number)
+    try:
+        result = main(["plan", "--json", "--root", str(machine)])
+    finally:
+        sys.stdout = saved
+    assert result == code
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_an_os_error_while_reading_is_one_line_naming_the_file(
+    machine: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastreboot.cli import commands
+
+    def unreadable(*_args: object, **_kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/boot/grub/grub.cfg")
+
+    monkeypatch.setattr(commands, "make_plan", unreadable)
+    assert main(["plan", "--root", str(machine)]) == 1
+    assert capsys.readouterr().err == "fastreboot: /boot/grub/grub.cfg: Permission denied\n"
+
+
+def test_a_very_long_kernel_release_is_no_traceback(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (machine / "proc/sys/kernel/osrelease").write_text("6" * 300 + "\n")
+    (machine / "etc/sysconfig").mkdir(parents=True)
+    (machine / "etc/sysconfig/kdump").write_text('KDUMP_COMMANDLINE_APPEND="nr_cpus=1"\n')
+    for command in (["kdump", "status"], ["status"], ["plan"], ["kernels"]):
+        assert main([*command, "--root", str(machine)]) in (0, 4, 5)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_control_characters_from_files_stay_on_one_line(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--root", str(machine), "--kernel", "/boot/vmlinuz-x\x85y\nz"]) == 4
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "\\x85" in err
