@@ -6,8 +6,10 @@ from __future__ import annotations
 import errno
 import io
 import os
+import pty
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -144,7 +146,6 @@ def test_sigterm_after_the_init_system_took_the_reboot_is_its_own(machine: Path)
 def test_a_dead_terminal_after_yes_does_not_stop_the_reboot(machine: Path) -> None:
     fake = RecordingEffects(machine)
     code = None
-    import sys
 
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = DeadTerminal(), DeadTerminal()
@@ -161,7 +162,6 @@ def test_a_dead_terminal_after_yes_does_not_stop_the_reboot(machine: Path) -> No
 
 
 def test_a_dead_terminal_before_the_answer_cancels(machine: Path) -> None:
-    import sys
 
     fake = RecordingEffects(machine)
     saved = sys.stdout
@@ -233,7 +233,6 @@ class Broken(io.StringIO):
 def test_output_that_cannot_be_written_is_one_line_or_silence(
     machine: Path, number: int, code: int, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sys
 
     saved = sys.stdout
     sys.stdout = Broken(number)
@@ -275,3 +274,58 @@ def test_control_characters_from_files_stay_on_one_line(
     assert main(["plan", "--root", str(machine), "--kernel", "/boot/vmlinuz-x\x85y\nz"]) == 4
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "\\x85" in err
+
+
+def _fastreboot_process(machine: Path, stdout: int) -> subprocess.CompletedProcess[str]:
+    src = Path(__file__).resolve().parents[2] / "src"
+    return subprocess.run(
+        [sys.executable, "-m", "fastreboot", "plan", "--json", "--root", str(machine)],
+        env={**os.environ, "PYTHONPATH": str(src)},
+        stdout=stdout, stderr=subprocess.PIPE, text=True, check=False,
+    )
+
+
+def test_a_real_process_with_a_full_disk_says_so_once(machine: Path) -> None:
+    # In a real process the interpreter flushes stdout once more at exit: a stream that is
+    # gone must not turn the status into 120 or print a second error.
+    with open("/dev/full", "w") as full:
+        result = _fastreboot_process(machine, full.fileno())
+    assert (result.returncode, result.stderr) == (
+        1, "fastreboot: cannot write to standard output: No space left on device\n"
+    )
+
+
+def test_a_real_process_into_a_closed_pipe_is_quiet(machine: Path) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte, as `| head -0` would
+    try:
+        result = _fastreboot_process(machine, write)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (128 + signal.SIGPIPE, "")
+
+
+def test_a_real_process_whose_terminal_hangs_up_at_the_question(machine: Path) -> None:
+    # `cold` asks before it builds anything that acts, so no effects are needed here. The
+    # terminal is closed at the question, as an SSH session that drops: SIGHUP, then EIO
+    # on every write, also on the interpreter's last flush at exit.
+    src = Path(__file__).resolve().parents[2] / "src"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session of its own with the pty as its terminal
+        os.environ["PYTHONPATH"] = str(src)
+        argv = [sys.executable, "-m", "fastreboot", "cold", "--root", str(machine)]
+        os.execv(sys.executable, argv)  # noqa: S606 (an argv list, no shell: what is wanted)
+    seen = b""
+    while b"[y/N]" not in seen:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(fd)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert b"[y/N]" in seen, seen
+    assert status == 128 + signal.SIGHUP
+    assert not (machine / "run/fastreboot/cold").exists()

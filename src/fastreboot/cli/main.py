@@ -56,17 +56,31 @@ def _say(line: str) -> None:
         pass
 
 
-def _quiet_stdout() -> None:
-    """After a closed pipe: point fd 1 at /dev/null so the interpreter's last flush at
-    exit does not print a traceback of its own (the Python documentation's recipe)."""
+def _to_devnull(stream: TextIO | None) -> None:
+    """Point a dead stream's descriptor at /dev/null, so that the interpreter's last flush
+    at exit neither prints a traceback nor turns the exit status into 120 (the Python
+    documentation's recipe for a closed pipe; a hung-up terminal is the same case)."""
     try:
-        fd = sys.__stdout__.fileno() if sys.__stdout__ else -1
+        fd = stream.fileno() if stream else -1
     except (OSError, ValueError):
         return
     if fd >= 0:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, fd)
         os.close(devnull)
+
+
+def _quiet_stdout() -> None:
+    _to_devnull(sys.__stdout__)
+
+
+def _settle_streams() -> None:
+    """Flush what this run wrote; a stream that can no longer take it goes to /dev/null."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            _to_devnull(stream)
 
 
 def main(
@@ -89,6 +103,7 @@ def main(
         return _run(args, Context(SysRoot(args.root or Path("/")), stdin, effects_factory, guard))
     finally:
         guard.restore()
+        _settle_streams()
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
