@@ -78,7 +78,10 @@ def what_reboot_does(root: SysRoot, info: SystemInfo) -> str:
     """What a plain `reboot` would do right now, honestly."""
     cold = root.exists(COLD_MARKER)
     if info.init_system is InitSystem.SYSTEMD:
-        auto_unit = root.exists(units.AUTO_LOAD_UNIT)
+        # Written at run time only while enabled; the package's copy is there always.
+        auto_unit = units.enabled(root, units.AUTO_LOAD_NAME) or (
+            not units.packaged(root) and root.exists(units.AUTO_LOAD_UNIT)
+        )
         if info.kexec_loaded and not cold:
             if auto_unit:
                 return "kexec into the loaded kernel (fastreboot auto-kexec hook)"
@@ -125,6 +128,13 @@ def what_reboot_does(root: SysRoot, info: SystemInfo) -> str:
 
 def record_unit_installed(root: SysRoot, info: SystemInfo) -> bool | None:
     """Whether anything completes the downtime records in the next boot (`setup`)."""
+    if units.packaged(root):
+        # The package ships the unit and the init script; `setup` enables them.
+        if info.init_system is InitSystem.SYSTEMD:
+            return units.enabled(root, units.RECORD_NAME)
+        if info.init_system is InitSystem.SYSV:
+            return bool(root.glob("etc/rc[2-5].d/S*fastreboot-record"))
+        return None
     if info.init_system is InitSystem.SYSTEMD:
         return root.exists(units.RECORD_UNIT)
     if info.init_system is InitSystem.SYSV:

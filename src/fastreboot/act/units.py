@@ -10,12 +10,17 @@
   configuration or the kexec configuration changes; a reboot then only checks the plan.
 - on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
 Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
+
+The Debian package ships the same files, written at build time by
+`python3 -m fastreboot.cli.dist --write DIR` (debian/rules); `setup`, `enable` and
+`disable` then only enable and disable them (see `packaged`).
 """
 
 from __future__ import annotations
 
 from fastreboot.config.debian import DEBIAN_KEXEC, DEBIAN_KEXEC_D
 from fastreboot.config.own import OWN_CONFIG
+from fastreboot.sysroot import SysRoot
 
 RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
 AUTO_LOAD_UNIT = "/etc/systemd/system/fastreboot-auto-load.service"
@@ -39,6 +44,30 @@ PRELOAD_WATCHED = (
 )
 SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
+
+RECORD_NAME = "fastreboot-record.service"
+AUTO_LOAD_NAME = "fastreboot-auto-load.service"
+PRELOAD_NAME = "fastreboot-preload.service"
+PRELOAD_PATH_NAME = "fastreboot-preload.path"
+# Where `systemctl enable` links the units (all are WantedBy=multi-user.target): that a
+# link exists is what "enabled" means, for the package's units and for run-time ones.
+WANTS_DIR = "/etc/systemd/system/multi-user.target.wants"
+
+# The Debian package: debhelper's unit directory on Debian 12 (/lib, the same directory as
+# /usr/lib on a merged-/usr system), the command in /usr/sbin, the module in dist-packages.
+PACKAGE_UNIT_DIRS = ("/lib/systemd/system", "/usr/lib/systemd/system")
+PACKAGE_BINARY = "/usr/sbin/fastreboot"
+PACKAGE_CODE_DIR = "/usr/lib/python3/dist-packages/fastreboot"
+PACKAGE_PYTHON = "/usr/bin/python3"
+
+
+def packaged(root: SysRoot) -> bool:
+    """Whether the Debian package's units are installed: then run-time code writes none."""
+    return any(root.exists(f"{unit_dir}/{RECORD_NAME}") for unit_dir in PACKAGE_UNIT_DIRS)
+
+
+def enabled(root: SysRoot, name: str) -> bool:
+    return root.exists(f"{WANTS_DIR}/{name}")
 
 
 def record_unit(binary: str, code_dir: str) -> str:
@@ -117,8 +146,10 @@ WantedBy=multi-user.target
 def shutdown_hook(python: str) -> str:
     # Runs last, from systemd-shutdown, after every file system is unmounted or read-only.
     return f"""#!/bin/sh
-# Installed by `fastreboot enable`: the final reboot becomes a kexec when a kernel is loaded.
+# fastreboot: the final reboot becomes a kexec when a kernel is loaded, while
+# `fastreboot enable` is in force (its unit is enabled).
 [ "$1" = reboot ] || exit 0
+[ -e {WANTS_DIR}/{AUTO_LOAD_NAME} ] || exit 0
 [ -e /run/fastreboot/cold ] && exit 0
 [ "$(cat /sys/kernel/kexec_loaded 2>/dev/null)" = 1 ] || exit 0
 command -v kexec >/dev/null 2>&1 && exec kexec -e
@@ -137,8 +168,10 @@ def sysv_auto_load_script(binary: str) -> str:
 # Default-Stop:      6
 # Short-Description: Load the next kernel so that this reboot skips the firmware
 ### END INIT INFO
+# A package removed but not purged leaves its init scripts behind.
+[ -x {binary} ] || exit 0
 case "$1" in
-  start) ;;
+  start|restart|force-reload) ;;
   stop)
     [ "$(runlevel | cut -d' ' -f2)" = 6 ] || exit 0
     [ -e /run/fastreboot/cold ] || [ -e /no-kexec-reboot ] && exit 0
@@ -160,6 +193,26 @@ def sysv_record_script(binary: str) -> str:
 # Default-Stop:
 # Short-Description: Complete the fastreboot downtime record of this boot
 ### END INIT INFO
-[ "$1" = start ] && {binary} record-boot
+# $all: it runs last, when every service is up, as the downtime ends there.
+[ -x {binary} ] || exit 0
+case "$1" in
+  start) {binary} record-boot ;;
+  stop|restart|force-reload) ;;
+esac
 exit 0
 """
+
+
+def package_files() -> dict[str, tuple[str, int]]:
+    """The Debian package's copy of every unit, hook and init script: path -> (text, mode)."""
+    binary, code_dir, unit_dir = PACKAGE_BINARY, PACKAGE_CODE_DIR, PACKAGE_UNIT_DIRS[0]
+    return {
+        f"{unit_dir}/{RECORD_NAME}": (record_unit(binary, code_dir), 0o644),
+        f"{unit_dir}/{AUTO_LOAD_NAME}": (auto_load_unit(binary, code_dir), 0o644),
+        f"{unit_dir}/{PRELOAD_NAME}": (preload_unit(binary, code_dir), 0o644),
+        f"{unit_dir}/{PRELOAD_PATH_NAME}": (preload_path_unit(), 0o644),
+        "/lib/systemd/system-shutdown/fastreboot": (shutdown_hook(PACKAGE_PYTHON), 0o755),
+        SYSV_SCRIPT: (sysv_auto_load_script(binary), 0o755),
+        SYSV_RECORD_SCRIPT: (sysv_record_script(binary), 0o755),
+    }
+

@@ -119,15 +119,67 @@ class _TomlFields:
         return tuple(value)
 
 
-_OWN_KEYS = (
-    "target",
-    "reboot_method",
-    "load_method",
-    "reboot_kind",
-    "strip_cmdline",
-    "append",
-    "auto_kexec",
+@dataclass(frozen=True, slots=True)
+class ConfigKey:
+    """One key of /etc/fastreboot.toml, as the Debian package's conffile and
+    fastreboot.toml(5) document it."""
+
+    name: str
+    value: str  # the default (or, with no default, an example), written as TOML
+    meaning: str
+
+
+CONFIG_KEYS = (
+    ConfigKey(
+        "target",
+        '"default"',
+        "which kernel a fast reboot loads: default = what the boot loader would boot on a"
+        " cold boot (or KERNEL_IMAGE from /etc/default/kexec when it is set), newest = the"
+        " newest kernel in /boot, running = the running kernel again; --target overrides it",
+    ),
+    ConfigKey(
+        "reboot_method",
+        '"auto"',
+        "how the kexec reboot starts: auto = the init system in use, systemd ="
+        " `systemctl kexec`, sysv = runlevel 6 (Debian's /etc/init.d/kexec jumps), direct ="
+        " sync and jump without stopping services (like `reboot -f`)",
+    ),
+    ConfigKey(
+        "load_method",
+        '"auto"',
+        "the system call that loads the kernel: auto = kexec_file_load, then kexec_load"
+        " through kexec-tools when the kernel cannot take the image that way;"
+        " kexec_file_load or kexec_load = only that one; --load-method overrides it",
+    ),
+    ConfigKey(
+        "reboot_kind",
+        '"kexec"',
+        "what a reboot restarts: kexec = a new kernel, soft = userspace only (`systemctl"
+        " soft-reboot`, systemd 254 and later; the kernel stays), auto = soft when the"
+        " planned kernel is provably the running one, else kexec, cold = through the"
+        " firmware; --kind overrides it",
+    ),
+    ConfigKey(
+        "strip_cmdline",
+        "[]",
+        "words (quiet) or keys (console, which drops every console=...) to remove from the"
+        " kernel command line taken from the boot loader entry or /proc/cmdline,"
+        ' e.g. ["quiet", "splash"]',
+    ),
+    ConfigKey(
+        "append",
+        '""',
+        "added to every planned command line (before --append); an appended key=value"
+        ' replaces the same key, e.g. "panic=10"',
+    ),
+    ConfigKey(
+        "auto_kexec",
+        "false",
+        "reported as auto_kexec by `fastreboot status`, nothing more: `fastreboot enable`"
+        " is what makes a plain reboot a fast reboot",
+    ),
 )
+_OWN_KEYS = tuple(key.name for key in CONFIG_KEYS)
 
 
 def read_own_config(root: SysRoot) -> OwnConfig:
