@@ -1,0 +1,224 @@
+"""The controller's half of fastreboot.fastreboot.reboot: start the reboot, wait for the
+host, verify the boot that came back. The host's half (plan, load) is the module."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+from typing import Any
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+from ansible_collections.fastreboot.fastreboot.plugins.module_utils.fastreboot import (
+    LAUNCH_DIR,
+    find_record,
+    launch_command,
+    record_complete,
+    selection_args,
+    verify,
+)
+
+display = Display()
+
+MODULE = "fastreboot.fastreboot.reboot"
+BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id"
+#: Keeps a wait from hanging on a connection whose host went away without closing it.
+KEEPALIVE = "-o ServerAliveInterval=1 -o ServerAliveCountMax=3"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = True
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        prepared = self._execute_module(
+            module_name=MODULE, module_args=args, task_vars=task_vars
+        )
+        result.update(prepared)
+        plan = prepared.get("plan") or {}
+        facts = {"fastreboot_plan": plan}
+        result["ansible_facts"] = facts
+        if self._task.check_mode or args.get("state", "rebooted") != "rebooted":
+            return result
+        if prepared.get("failed"):
+            if prepared.get("refused") and args.get("cold_fallback"):
+                return self._cold(result, args, prepared)
+            return result
+        if not prepared.get("reboot_needed", True):
+            return result
+
+        fastreboot = args.get("fastreboot_command") or "fastreboot"
+        old_boot = prepared["boot_id_before"]
+        argv = [fastreboot, "reboot", "--yes", *selection_args(args)]
+        launched_at = self._launch(argv, result)
+        if result.get("failed"):
+            return result
+        back = self._wait_for_new_boot(old_boot, args, result)
+        if back is None:
+            return result
+        new_boot, back_at = back
+        result.update(
+            changed=True, rebooted=True, cold=False, boot_id_after=new_boot,
+            launched_at=launched_at, back_at=back_at, wait_s=round(back_at - launched_at, 2),
+        )
+        kernel = self._run("uname -r")["stdout"].strip()
+        record = self._wait_for_record(fastreboot, old_boot, args)
+        result.update(kernel=kernel, record=record)
+        downtime = record.get("downtime_s") if record else None
+        result["downtime_s"] = downtime
+        facts.update(fastreboot_record=record, fastreboot_downtime=downtime)
+        problems = verify(plan, old_boot, new_boot, kernel, record)
+        if problems:
+            result.update(failed=True, msg="the fast reboot did not go as planned: "
+                          + "; ".join(problems), problems=problems)
+        else:
+            result["msg"] = (f"fast reboot into Linux {kernel}, downtime {downtime} s "
+                             f"(back {result['wait_s']} s after the start)")
+        return result
+
+    # ------------------------------------------------------------------ on the host
+
+    def _run(self, command: str) -> dict[str, Any]:
+        return self._low_level_execute_command(command, sudoable=True)
+
+    def _launch(self, argv: list[str], result: dict[str, Any]) -> float:
+        token = secrets.token_hex(4)
+        result["launch_token"] = token
+        started = time.time()
+        try:
+            launched = self._run(launch_command(argv, token))
+        except AnsibleConnectionFailure:
+            # The host may have gone down before the launch command's answer came back.
+            return started
+        if "fastreboot-launched" not in launched.get("stdout", ""):
+            result.update(failed=True, msg="could not start the reboot: "
+                          + to_text(launched.get("stderr", "")).strip(), rc=launched.get("rc"))
+        return started
+
+    def _launch_failure(self, token: str) -> str | None:
+        """The reboot command's output when it has already ended without rebooting."""
+        shown = self._run(f"cat {LAUNCH_DIR}/{token}.rc 2>/dev/null")
+        code = shown.get("stdout", "").strip()
+        if not code or code == "0":
+            return None
+        log = self._run(f"cat {LAUNCH_DIR}/{token}.log").get("stdout", "")
+        return f"fastreboot reboot exited {code}: {to_text(log).strip()}"
+
+    # -------------------------------------------------------------------- waiting
+
+    def _set_connection_option(self, names: tuple[str, ...], value: Any) -> Any:
+        """Set the first of *names* the connection plugin has; returns its old value."""
+        for name in names:
+            try:
+                old = self._connection.get_option(name)
+                self._connection.set_option(name, value)
+                return old
+            except (AnsibleError, KeyError, AttributeError):
+                continue
+        return None
+
+    def _wait_for_new_boot(
+        self, old_boot: str, args: dict[str, Any], result: dict[str, Any]
+    ) -> tuple[str, float] | None:
+        timeout = float(args.get("reboot_timeout") or 600)
+        interval = float(args.get("poll_interval") or 1.0)
+        connect = int(args.get("connect_timeout") or 3)
+        old_timeout = self._set_connection_option(("connection_timeout", "timeout"), connect)
+        old_extra = None
+        try:
+            old_extra = self._connection.get_option("ssh_extra_args")
+            self._connection.set_option("ssh_extra_args", f"{old_extra or ''} {KEEPALIVE}")
+        except (AnsibleError, KeyError, AttributeError):
+            old_extra = None
+        deadline = time.monotonic() + timeout
+        last_error = ""
+        token = result["launch_token"]
+        checked_launch = time.monotonic()
+        # A connection opened before the launch has no keepalive: drop it.
+        self._reset_connection()
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    answer = self._run(BOOT_ID_COMMAND)
+                    boot = answer.get("stdout", "").strip()
+                    if answer.get("rc") == 0 and boot and boot != old_boot:
+                        return boot, time.time()
+                    last_error = f"still boot {boot or '?'}"
+                    # The old boot still answers: has the reboot command given up?
+                    if time.monotonic() - checked_launch > 5:
+                        checked_launch = time.monotonic()
+                        failure = self._launch_failure(token)
+                        if failure:
+                            result.update(failed=True, msg=failure)
+                            return None
+                except (AnsibleConnectionFailure, AnsibleError, OSError) as exc:
+                    lines = to_text(exc).strip().splitlines()
+                    last_error = lines[-1] if lines else type(exc).__name__
+                    self._reset_connection()
+                display.vvv(f"fastreboot: waiting for the host: {last_error}")
+                time.sleep(interval)
+        finally:
+            if old_timeout is not None:
+                self._set_connection_option(("connection_timeout", "timeout"), old_timeout)
+            if old_extra is not None:
+                self._connection.set_option("ssh_extra_args", old_extra)
+            self._reset_connection()
+        result.update(failed=True, rebooted=False,
+                      msg=f"the host did not come back within {timeout:.0f} s ({last_error})")
+        return None
+
+    def _reset_connection(self) -> None:
+        with contextlib.suppress(AnsibleError, AttributeError):
+            self._connection.reset()
+
+    def _wait_for_record(
+        self, fastreboot: str, old_boot: str, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The record of this reboot, once the new boot's unit completed it (the unit runs
+        when the services are up, which can be just after SSH answers)."""
+        deadline = time.monotonic() + float(args.get("record_timeout") or 120)
+        record = None
+        while True:
+            shown = self._run(f"{fastreboot} status --json")
+            if shown.get("rc") == 0:
+                try:
+                    record = find_record(json.loads(shown["stdout"]), old_boot)
+                except ValueError:
+                    record = None
+            if record_complete(record) or time.monotonic() > deadline:
+                return record
+            time.sleep(1.0)
+
+    # ---------------------------------------------------------------- cold fallback
+
+    def _cold(
+        self, result: dict[str, Any], args: dict[str, Any], prepared: dict[str, Any]
+    ) -> dict[str, Any]:
+        fastreboot = args.get("fastreboot_command") or "fastreboot"
+        refusal = prepared.get("msg", "")
+        for key in ("failed", "msg", "rc"):
+            result.pop(key, None)
+        old_boot = prepared["boot_id_before"]
+        launched_at = self._launch([fastreboot, "cold", "--yes"], result)
+        if result.get("failed"):
+            return result
+        back = self._wait_for_new_boot(old_boot, args, result)
+        if back is None:
+            return result
+        new_boot, back_at = back
+        kernel = self._run("uname -r")["stdout"].strip()
+        result.update(
+            changed=True, rebooted=True, cold=True, boot_id_after=new_boot, kernel=kernel,
+            launched_at=launched_at, back_at=back_at, wait_s=round(back_at - launched_at, 2),
+            refused_because=refusal,
+            msg=f"rebooted through the firmware (cold fallback): {refusal}",
+        )
+        display.warning(f"{self._task.get_name()}: cold reboot instead: {refusal}")
+        return result
