@@ -210,8 +210,8 @@ def _play(installed: Path, tmp_path: Path, plan: dict[str, Any], *extra: str,
               check_mode: false
         """))
     ran = subprocess.run(
-        ["ansible-playbook", "-i", "localhost,", "-e", f"ansible_python_interpreter={sys.executable}",
-         str(playbook), *extra],
+        ["ansible-playbook", "-i", "localhost,",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook), *extra],
         capture_output=True, text=True, env=_env(installed), timeout=300, check=False)
     calls = log.read_text().splitlines() if log.exists() else []
     return ran, calls
@@ -249,10 +249,11 @@ def test_a_refusing_plan_fails_in_check_mode_too(installed: Path, tmp_path: Path
     refusing = {**PLAN, "checks": [{"name": "lockdown", "level": "error",
                                     "message": "lockdown refuses unsigned kernels"}]}
     ran, calls = _play(installed, tmp_path, refusing, "--check")
+    assert calls == ["plan --json"]
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "fastreboot refuses this host: lockdown" in ran.stdout
     # With the cold fallback the same host would be rebooted through the firmware.
-    ran, calls = _play(installed, tmp_path, refusing, "--check", task_args="cold_fallback: true")
+    ran, _ = _play(installed, tmp_path, refusing, "--check", task_args="cold_fallback: true")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["changed"] is True and result["cold"] is True
