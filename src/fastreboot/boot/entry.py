@@ -35,3 +35,6 @@ class BootEntry:
     title: str = ""
     version: str | None = None
     entry_id: str | None = None
+    # GRUB: the entry's path of ids (titles where there is none), "submenu>entry", as
+    # grub-reboot and grub-set-default take it
+    menu_path: str | None = None

@@ -72,6 +72,7 @@ def _options(args: argparse.Namespace) -> Options:
         load_method=LoadMethod(args.load_method) if args.load_method else None,
         reload=bool(getattr(args, "reload", False)),
         kind=RebootKind(args.kind) if getattr(args, "kind", None) else None,
+        no_fallback=bool(getattr(args, "no_fallback", False)),
     )
 
 

@@ -16,6 +16,7 @@ from fastreboot.act.status import StatusReport
 from fastreboot.boot.choice import Candidate
 from fastreboot.config.own import RebootKind, RebootMethod
 from fastreboot.plan.checks import Check, Level
+from fastreboot.plan.fallback import Fallback, WayBackKind
 from fastreboot.plan.kdump import KdumpPlan
 from fastreboot.plan.plan import Plan
 
@@ -67,12 +68,38 @@ def format_plan(plan: Plan, out: TextIO) -> None:
             f"  grub:     one-shot next_entry={plan.consumed_next_entry!r} will be cleared",
             file=out,
         )
+    if plan.fallback is not None:
+        format_fallback(plan.fallback, out)
     for note in plan.notes:
         print(f"  note:     {note}", file=out)
     if plan.config_files:
         print(f"  config:   {', '.join(plan.config_files)}", file=out)
     print("checks:", file=out)
     print_checks(plan.checks, out)
+
+
+def format_fallback(fallback: Fallback, out: TextIO) -> None:
+    """The three items of the way back, one line each."""
+    if not fallback.enabled:
+        print(f"  fallback: off ({fallback.why_off})", file=out)
+        return
+    way_back = fallback.way_back
+    if way_back is None:
+        print(f"  way back: none ({fallback.no_way_back})", file=out)
+    elif way_back.kind is WayBackKind.GRUB_NEXT_ENTRY:
+        print(f"  way back: GRUB next_entry={way_back.entry!r} in {way_back.grubenv}", file=out)
+    else:
+        print(f"  way back: LoaderEntryOneShot={way_back.entry!r}", file=out)
+    if fallback.watchdog is None:
+        print("  watchdog: none (a hang is not caught)", file=out)
+    else:
+        print(f"  watchdog: {fallback.watchdog}, {fallback.watchdog_timeout} s", file=out)
+    if fallback.panic_timeout is not None:
+        print(f"  panic:    panic={fallback.panic_timeout} added to the command line", file=out)
+    elif fallback.panic_on_cmdline is not None:
+        print(f"  panic:    {fallback.panic_on_cmdline} (from the command line)", file=out)
+    else:
+        print("  panic:    not added (no way back: a reset would boot the same kernel)", file=out)
 
 
 def plan_summary(plan: Plan) -> str:

@@ -70,6 +70,12 @@ SELECTION_OPTIONS = (
         " kexec-tools if the kernel cannot take the image that way)",
         choices=(LoadMethod.FILE, LoadMethod.LEGACY),
     ),
+    Option(
+        ("--no-fallback",),
+        "no way back to the running kernel if the new one fails (no one-shot entry,"
+        " watchdog or panic=)",
+        flag=True,
+    ),
 )
 
 _RELOAD = Option(
@@ -156,9 +162,7 @@ COMMANDS = (
             ),
         ),
     ),
-    Command(
-        "disable", "make a plain `reboot` go through the firmware again", commands.cmd_disable
-    ),
+    Command("disable", "make a plain `reboot` go through the firmware again", commands.cmd_disable),
     Command(
         "record-boot",
         "complete this boot's downtime record (run by fastreboot-record)",

@@ -61,6 +61,9 @@ class OwnConfig:
     strip_cmdline: tuple[str, ...] = ()
     append: str | None = None
     auto_kexec: bool | None = None
+    fallback: bool | None = None  # the way back if the new kernel fails (on by default)
+    watchdog_timeout: int | None = None  # seconds the new kernel has to boot
+    panic_timeout: int | None = None  # the panic=N added to the new kernel's command line
     files: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -108,6 +111,14 @@ class _TomlFields:
         value = self.data.get(key)
         if value is not None and not isinstance(value, bool):
             raise self.wrong(key, "true or false")
+        return value
+
+    def seconds(self, key: str) -> int | None:
+        value = self.data.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 86400
+        ):
+            raise self.wrong(key, "a whole number of seconds from 1 to 86400")
         return value
 
     def words(self, key: str) -> tuple[str, ...]:
@@ -178,6 +189,25 @@ CONFIG_KEYS = (
         "reported as auto_kexec by `fastreboot status`, nothing more: `fastreboot enable`"
         " is what makes a plain reboot a fast reboot",
     ),
+    ConfigKey(
+        "fallback",
+        "true",
+        "before a fast reboot, arrange the way back to the running kernel if the new one"
+        " fails: GRUB's one-shot next_entry (or systemd-boot's LoaderEntryOneShot), the"
+        " watchdog, panic=N; false (or --no-fallback) turns it off",
+    ),
+    ConfigKey(
+        "watchdog_timeout",
+        "120",
+        "seconds the new kernel has to boot before the watchdog resets the machine into"
+        " the old one; give slow machines (and emulated guests) more",
+    ),
+    ConfigKey(
+        "panic_timeout",
+        "10",
+        "the panic=N added to the new kernel's command line when there is a way back"
+        " (unless the command line sets panic= itself)",
+    ),
 )
 _OWN_KEYS = tuple(key.name for key in CONFIG_KEYS)
 
@@ -208,6 +238,9 @@ def read_own_config(root: SysRoot) -> OwnConfig:
         strip_cmdline=fields.words("strip_cmdline"),
         append=fields.string("append"),
         auto_kexec=fields.boolean("auto_kexec"),
+        fallback=fields.boolean("fallback"),
+        watchdog_timeout=fields.seconds("watchdog_timeout"),
+        panic_timeout=fields.seconds("panic_timeout"),
         files=(OWN_CONFIG,),
         warnings=permission_warnings(root, [OWN_CONFIG]),
     )

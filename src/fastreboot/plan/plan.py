@@ -26,6 +26,7 @@ from fastreboot.errors import SelectionError
 from fastreboot.plan import checks, staged
 from fastreboot.plan.checks import Check, Level
 from fastreboot.plan.cmdline import build_cmdline
+from fastreboot.plan.fallback import Fallback, plan_fallback
 from fastreboot.plan.kind import SOFT_KEEPS, Sameness, decide_kind, running_sameness, soft_blocker
 from fastreboot.plan.staged import Loaded
 from fastreboot.plan.sysinfo import InitSystem, SystemInfo, read_system_info
@@ -48,6 +49,7 @@ class Options:
     reboot_method: RebootMethod | None = None
     reload: bool = False  # load again even when this very kernel is already loaded
     kind: RebootKind | None = None
+    no_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,8 @@ class Plan:
     # do), and why; None when not judged.
     sameness: Sameness | None = None
     soft_blocker: str | None = None
+    # The way back if the new kernel fails; None when nothing is loaded (soft, cold).
+    fallback: Fallback | None = None
 
     @property
     def initrd(self) -> str | None:
@@ -119,6 +123,7 @@ class Plan:
                 "why_not": self.soft_blocker,
                 "keeps": list(SOFT_KEEPS),
             },
+            "fallback": self.fallback.to_json() if self.fallback else None,
         }
 
 
@@ -285,14 +290,37 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
     load_method, load_why, load_fallback = _load_method(root, options, own, info, initrds)
     reboot_method = _reboot_method(options, own, info)
 
+    kernel_check, image_version = checks.check_kernel(root, entry.kernel)
+    version = image_version or entry.version
+    sameness = running_sameness(
+        root,
+        info,
+        plan_version=version,
+        kernel=entry.kernel,
+        initrds=tuple(initrds),
+        cmdline=cmdline,
+    )
+    blocker = soft_blocker(info, reboot_method)
+    decision = decide_kind(options.kind or own.reboot_kind, sameness, blocker)
+    fallback = None
+    if decision.kind is RebootKind.KEXEC:
+        fallback = plan_fallback(
+            root,
+            own,
+            release=info.running_release,
+            choice=choice,
+            cmdline=cmdline,
+            off_by_option=options.no_fallback,
+        )
+        if fallback.panic_timeout is not None:
+            cmdline = build_cmdline(cmdline, append=f"panic={fallback.panic_timeout}")
+
     already_loaded = None
     if info.kexec_loaded and not options.reload:
         already_loaded = staged.reusable(
             root, entry.kernel, initrds, cmdline, method=_asked_load_method(options, own)
         )
 
-    kernel_check, image_version = checks.check_kernel(root, entry.kernel)
-    version = image_version or entry.version
     found: list[Check] = [kernel_check]
     found += checks.check_initrds(root, initrds, version)
     found.append(checks.check_cmdline(cmdline))
@@ -307,16 +335,6 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
     for config_warning in (*own.warnings, *(debian.warnings if debian else ())):
         found.append(checks.warning("config-permissions", config_warning))
 
-    sameness = running_sameness(
-        root,
-        info,
-        plan_version=version,
-        kernel=entry.kernel,
-        initrds=tuple(initrds),
-        cmdline=cmdline,
-    )
-    blocker = soft_blocker(info, reboot_method)
-    decision = decide_kind(options.kind or own.reboot_kind, sameness, blocker)
     if sameness.unchanged:
         notes.append(
             "the kernel, initrd and command line are the running ones: a soft reboot would do"
@@ -331,6 +349,8 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         ]
     else:
         found.append(decision.check)
+    if fallback is not None:
+        found += fallback.checks()
 
     config_files = [*own.files, *(debian.files if debian else ())]
     if choice is not None:
@@ -358,4 +378,5 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         reboot_kind_why=decision.why,
         sameness=sameness,
         soft_blocker=blocker,
+        fallback=fallback,
     )

@@ -22,7 +22,7 @@ from fastreboot.boot.bls import BlsEntryFile, read_entry_files
 from fastreboot.boot.entry import BootEntry, Source
 from fastreboot.boot.grub.grubenv import read_grubenv
 from fastreboot.boot.grub.lexer import PartKind, Token
-from fastreboot.boot.grub.menu import Item, entry_number, path_rest, strtosl, strtoul
+from fastreboot.boot.grub.menu import Item, entry_number, item_id, path_rest, strtosl, strtoul
 from fastreboot.boot.grub.parser import Cmd, Func, If, Loop, LoopKind, Node, parse
 from fastreboot.boot.locate import os_release
 from fastreboot.boot.names import basename, kernel_version
@@ -428,19 +428,23 @@ class Grub:
 
     # --- menus, after the script ran
 
-    def kernel_entries(self, ctx: _Context, prefix: str = "") -> Iterator[BootEntry]:
+    def kernel_entries(
+        self, ctx: _Context, prefix: str = "", id_prefix: str = ""
+    ) -> Iterator[BootEntry]:
         for item in ctx.menu:
             if item.submenu:
                 submenu = self._open_submenu(item, ctx, None)
-                yield from self.kernel_entries(submenu, f"{prefix}{item.title}>")
+                yield from self.kernel_entries(
+                    submenu, f"{prefix}{item.title}>", f"{id_prefix}{_path_part(item)}>"
+                )
             else:
-                entry = self._boot(item, ctx, prefix)
+                entry = self._boot(item, ctx, prefix, id_prefix)
                 if entry is not None:
                     yield entry
 
     def default_entry(self, ctx: _Context) -> tuple[BootEntry | None, bool, bool]:
         """(entry GRUB boots on timeout, whether a default fell back to 0, from blscfg)."""
-        prefix, fell_back = "", False
+        prefix, id_prefix, fell_back = "", "", False
         default = ctx.vars.get("default")
         while ctx.menu:
             index = entry_number(ctx.menu, default, rhboot=self.rhboot)
@@ -449,10 +453,11 @@ class Grub:
                 index = 0
             item = ctx.menu[index]
             if not item.submenu:
-                return self._boot(item, ctx, prefix), fell_back, item.from_bls
+                return self._boot(item, ctx, prefix, id_prefix), fell_back, item.from_bls
             rest = path_rest(default)
             ctx, default = self._open_submenu(item, ctx, rest), rest
             prefix = f"{prefix}{item.title}>"
+            id_prefix = f"{id_prefix}{_path_part(item)}>"
         return None, fell_back, False
 
     def _open_submenu(self, item: Item, parent: _Context, default: str | None) -> _Context:
@@ -463,7 +468,9 @@ class Grub:
         self._call(item.body, [item.title, *item.args])
         return self.ctx
 
-    def _boot(self, item: Item, ctx: _Context, prefix: str) -> BootEntry | None:
+    def _boot(
+        self, item: Item, ctx: _Context, prefix: str, id_prefix: str = ""
+    ) -> BootEntry | None:
         self.ctx = _Context(dict(ctx.vars), set(ctx.exported))
         self.loaded = None
         self._call(item.body, [item.title, *item.args])
@@ -479,7 +486,13 @@ class Grub:
             title=prefix + item.title,
             version=item.version or kernel_version(basename(kernel)),
             entry_id=item.entry_id,
+            menu_path=id_prefix + _path_part(item),
         )
+
+
+def _path_part(item: Item) -> str:
+    """The item in a menu path: its id, else its title; a ">" in it is written ">>"."""
+    return item_id(item).replace(">", ">>")
 
 
 def _sole_variable(word: Token) -> str | None:
