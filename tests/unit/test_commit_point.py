@@ -329,3 +329,22 @@ def test_a_real_process_whose_terminal_hangs_up_at_the_question(machine: Path) -
     assert b"[y/N]" in seen, seen
     assert status == 128 + signal.SIGHUP
     assert not (machine / "run/fastreboot/cold").exists()
+
+
+class SignalAgainWhileStopping(SignalAt):
+    def log_event(self, message: str, *, severity: Severity) -> None:
+        if "stopped by" in message:  # main is reporting the first signal
+            _signal_self(signal.SIGHUP)  # the terminal's second hang-up signal
+            _signal_self(signal.SIGTERM)
+        super().log_event(message, severity=severity)
+
+
+def test_a_repeated_signal_does_not_interrupt_the_cleanup(
+    machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = SignalAgainWhileStopping(machine, at="record", signum=signal.SIGTERM)
+    assert _reboot(machine, fake, "--yes") == 128 + signal.SIGTERM
+    assert fake.names()[-2:] == ["kexec_unload", "remove_file"]
+    assert _loaded(machine) == "0"
+    err = capsys.readouterr().err
+    assert err.count("fastreboot: ") == 1 and "Traceback" not in err, err

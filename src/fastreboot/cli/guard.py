@@ -67,10 +67,6 @@ class GuardedStream(io.TextIOBase):
         return self.inner.fileno()
 
 
-def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
 def requester(environ: Mapping[str, str], stdin: TextIO) -> str:
     """Who asked, as an administrator reads it later: uid, login uid, sudo, tty, SSH client."""
     uid = os.getuid()
@@ -113,6 +109,7 @@ class Guard:
         self.committed = False
         self.handed = False
         self._saved: dict[int, object] = {}
+        self.stopping = False
         self._saved_streams: tuple[TextIO, TextIO] | None = None
 
     def install(self) -> None:
@@ -125,7 +122,16 @@ class Guard:
             for signum in (*_CANCELLING, signal.SIGINT):
                 self._saved[signum] = signal.getsignal(signum)
             for signum in _CANCELLING:
-                signal.signal(signum, _raise_interrupted)
+                signal.signal(signum, self._interrupt)
+
+    def _interrupt(self, signum: int, _frame: FrameType | None) -> None:
+        """The first SIGHUP or SIGTERM stops the command; a repeat must not interrupt the
+        cleanup it started (a hung-up terminal can deliver SIGHUP twice: to the session
+        leader and to the foreground group)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        raise Interrupted(signum)
 
     def restore(self) -> None:
         for signum, handler in self._saved.items():
