@@ -173,3 +173,166 @@ def test_bls_way_back_is_the_loader_entry_id(tmp_path: Path) -> None:
     assert way_back.kind is WayBackKind.LOADER_ENTRY_ONESHOT
     assert way_back.entry == f"4098b3f648d74c13b1f04ccfba7798e8-{OLD}"
     assert read_own_config(SysRoot(tmp_path)).fallback is None
+
+
+# --- acting: the way back armed before the jump, judged in the next boot ---------------
+
+NEXT_BOOT = "4a4e2f2e-0000-4000-8000-000000000002"
+RECORDS_DIR = "var/lib/fastreboot/records"
+
+
+def grub_machine(tmp_path: Path) -> tuple[Path, str]:
+    """A running Debian 12 (systemd) whose GRUB's saved default is the running kernel."""
+    from tests.unit.sysroots import debian_systemd
+
+    root = machine(tmp_path, "debian-saved")
+    sysroot = debian_systemd(root, links=False)
+    sysroot.running(OLD, CMDLINE)
+    entry = f"gnulinux-advanced-{UUID}>gnulinux-{OLD}-advanced-{UUID}"
+    return root, entry
+
+
+def test_reboot_sets_next_entry_after_the_load_and_before_the_record(tmp_path: Path) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, entry = grub_machine(tmp_path)
+    fake = RecordingEffects(root)
+    assert run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], fake) == 0
+    names = fake.names()
+    set_call = f"run /usr/sbin/grub-editenv /boot/grub/grubenv set next_entry={entry}"
+    # Only the one-shot entry is written: the saved default (saved_entry) is not touched.
+    assert [n for n in names if "grub-editenv" in n] == [set_call]
+    assert names.index("kexec_file_load") < names.index(set_call)
+    record_write = next(
+        i
+        for i, call in enumerate(fake.calls)
+        if call[0] == "write_file" and "records" in str(call[1])
+    )
+    assert names.index(set_call) < record_write
+    assert names[-1] == "run systemctl kexec"
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    assert record["fallback_entry"] == entry and record["grubenv"] == "/boot/grub/grubenv"
+    kernel = (root / f"boot/vmlinuz-{NEW}").stat()
+    assert record["to_kernel_id"] == [kernel.st_size, kernel.st_mtime_ns]
+    assert "panic=10" in record["cmdline"].split()
+
+
+def test_a_refused_reboot_undoes_next_entry_and_unloads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, entry = grub_machine(tmp_path)
+    fake = RecordingEffects(root, fail_commands=["systemctl"])
+    assert run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], fake) == 8
+    editenv = [n for n in fake.names() if "grub-editenv" in n]
+    assert editenv == [
+        f"run /usr/sbin/grub-editenv /boot/grub/grubenv set next_entry={entry}",
+        "run /usr/sbin/grub-editenv /boot/grub/grubenv unset next_entry",
+    ]
+    assert "kexec_unload" in fake.names()
+
+
+def test_a_failed_load_touches_no_bootloader(tmp_path: Path) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, _ = grub_machine(tmp_path)
+    fake = RecordingEffects(root, fail_load="failed")
+    assert run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], fake) != 0
+    assert not any("grub-editenv" in n for n in fake.names())
+
+
+def test_no_fallback_sets_no_next_entry(tmp_path: Path) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, _ = grub_machine(tmp_path)
+    fake = RecordingEffects(root)
+    args = ["reboot", "--yes", "--no-fallback", "--kernel", NEW, "--root", str(root)]
+    assert run_cli(args, fake) == 0
+    assert not any("grub-editenv" in n for n in fake.names())
+
+
+def boot_params(root: Path, *, kexec: bool) -> None:
+    import struct
+
+    data = bytearray(4096)
+    struct.pack_into("B", data, 0x210, 0xD0 if kexec else 0x30)
+    path = root / "sys/kernel/boot_params/data"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+
+
+def next_boot(root: Path, release: str, cmdline: str, *, kexec: bool) -> None:
+    (root / "proc/sys/kernel/random/boot_id").write_text(NEXT_BOOT + "\n")
+    (root / "proc/sys/kernel/osrelease").write_text(release + "\n")
+    (root / "proc/cmdline").write_text(cmdline + "\n")
+    (root / "proc/uptime").write_text("20.00 30.00\n")
+    boot_params(root, kexec=kexec)
+
+
+def test_fell_back_is_recorded_remembered_and_refused_until_retry_or_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, _ = grub_machine(tmp_path)
+    assert (
+        run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], RecordingEffects(root))
+        == 0
+    )
+    # The new kernel panicked; the firmware reset, GRUB booted next_entry (and cleared it).
+    next_boot(root, OLD, CMDLINE, kexec=False)
+    fake = RecordingEffects(root)
+    assert run_cli(["record-boot", "--root", str(root)], fake) == 0
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    assert record["state"] == "fell-back"
+    assert record["to_version"] == NEW and record["came_up_version"] == OLD
+    assert not any("grub-editenv" in n for n in fake.names())  # GRUB cleared it itself
+    failed = json.loads((root / "var/lib/fastreboot/failed-kernel.json").read_text())
+    assert failed["kernel"] == f"/boot/vmlinuz-{NEW}"
+    assert failed["record_id"] == record["record_id"]
+    capsys.readouterr()
+
+    # The same image again: refused with exit 5, naming the attempt; nothing loaded.
+    fake = RecordingEffects(root)
+    assert run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], fake) == 5
+    err = capsys.readouterr().err
+    assert "failed-kernel" in err and record["record_id"] in err and "--retry-failed" in err
+    assert fake.names() == [] or "kexec_file_load" not in fake.names()
+    assert run_cli(["load", "--kernel", NEW, "--root", str(root)], RecordingEffects(root)) == 5
+    # Another kernel is not affected.
+    assert run_cli(["check", "--kernel", OLD, "--root", str(root)]) == 0
+    # Asked for explicitly: tried again.
+    fake = RecordingEffects(root)
+    args = ["reboot", "--yes", "--retry-failed", "--kernel", NEW, "--root", str(root)]
+    assert run_cli(args, fake) == 0
+    assert "kexec_file_load" in fake.names()
+    # A rebuilt image (another mtime) gets its chance without the option.
+    import os
+
+    kernel = root / f"boot/vmlinuz-{NEW}"
+    os.utime(kernel, ns=(kernel.stat().st_atime_ns, kernel.stat().st_mtime_ns + 10**9))
+    assert run_cli(["check", "--kernel", NEW, "--root", str(root)]) == 0
+
+
+def test_a_good_boot_clears_next_entry_and_is_ok(tmp_path: Path) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, entry = grub_machine(tmp_path)
+    assert (
+        run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], RecordingEffects(root))
+        == 0
+    )
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    # The fake ran no grub-editenv: write what it would have left.
+    env = root / "boot/grub/grubenv"
+    env.write_text(env.read_text().replace("saved_entry=", f"next_entry={entry}\nsaved_entry=", 1))
+    next_boot(root, NEW, record["cmdline"], kexec=True)
+    fake = RecordingEffects(root)
+    assert run_cli(["record-boot", "--root", str(root)], fake) == 0
+    assert [n for n in fake.names() if "grub-editenv" in n] == [
+        "run /usr/sbin/grub-editenv /boot/grub/grubenv unset next_entry"
+    ]
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    assert record["state"] == "ok"
+    assert not (root / "var/lib/fastreboot/failed-kernel.json").exists()

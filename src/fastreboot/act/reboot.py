@@ -23,6 +23,7 @@ from fastreboot.config.own import LoadMethod, RebootMethod
 from fastreboot.errors import CommandError, KexecError, KexecRefused, PreflightError
 from fastreboot.plan import staged
 from fastreboot.plan.checks import Check
+from fastreboot.plan.fallback import WayBackKind
 from fastreboot.plan.plan import Plan
 from fastreboot.plan.staged import LoadOrigin
 from fastreboot.plan.sysinfo import read_system_info
@@ -246,28 +247,53 @@ def fast_reboot(
     succeeded. ``handed_over`` runs as soon as the init system has the reboot, before any
     held signal could be acted on: from then on the init system owns the outcome."""
     loaded = False
+    one_shot_changed = False
+    way_back = plan.fallback.way_back if plan.fallback else None
     with _held():
         try:
             load(plan, effects)
             loaded = plan.already_loaded is None
             _held.act_on_pending()
-            if plan.consumed_next_entry and plan.grubenv:
-                editor = (
-                    effects.which("grub-editenv")
-                    or effects.which("grub2-editenv")
-                    or "grub-editenv"
-                )
-                effects.run([editor, plan.grubenv, "unset", "next_entry"])
+            if way_back is not None and way_back.kind is WayBackKind.GRUB_NEXT_ENTRY:
+                # The next firmware boot (a watchdog or panic reset) starts the running
+                # kernel; this replaces a consumed next_entry, which GRUB would clear anyway.
+                one_shot_changed = True
+                _grub_editenv(effects, way_back.grubenv, "set", f"next_entry={way_back.entry}")
+            elif plan.consumed_next_entry and plan.grubenv:
+                one_shot_changed = True
+                _grub_editenv(effects, plan.grubenv, "unset", "next_entry")
             records.write_pending(effects, plan)
             _held.act_on_pending()
             initsystem.request_kexec_reboot(effects, plan.reboot_method)
         except BaseException:
+            if one_shot_changed:
+                _restore_next_entry(effects, plan)
             if loaded:
                 unload(effects)
             raise
         _held.drop_pending()
         if handed_over is not None:
             handed_over()
+
+
+def _grub_editenv(effects: Effects, grubenv: str | None, *args: str) -> None:
+    editor = effects.which("grub-editenv") or effects.which("grub2-editenv") or "grub-editenv"
+    effects.run([editor, grubenv or "/boot/grub/grubenv", *args])
+
+
+def _restore_next_entry(effects: Effects, plan: Plan) -> None:
+    """Put GRUB's one-shot entry back as it was before this command: the machine stays up,
+    so a one-shot entry set for a reboot that did not happen must not outlive it."""
+    grubenv = plan.grubenv or (
+        plan.fallback.way_back.grubenv if plan.fallback and plan.fallback.way_back else None
+    )
+    try:
+        if plan.consumed_next_entry:
+            _grub_editenv(effects, grubenv, "set", f"next_entry={plan.consumed_next_entry}")
+        else:
+            _grub_editenv(effects, grubenv, "unset", "next_entry")
+    except CommandError as error:
+        log.warning("could not restore GRUB's next_entry: %s", error.message)
 
 
 def soft_reboot(

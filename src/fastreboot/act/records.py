@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from fastreboot.act.effects import Effects
+from fastreboot.boot.grub import read_grubenv
 from fastreboot.config.own import RebootKind
 from fastreboot.plan import sysinfo
+from fastreboot.plan.failed import FAILED_FILE, FailedKernel, identity
 from fastreboot.plan.plan import Plan
 from fastreboot.sysroot import SysRoot
 
@@ -32,6 +34,8 @@ class RecordState(enum.StrEnum):
     PENDING = "pending"  # written before the jump; the next boot completes it
     OK = "ok"  # the planned kernel came up, the way the record's kind says
     MISMATCH = "mismatch"  # another kernel or command line came up, or another kind of reboot
+    # the new kernel never came up: the firmware booted the old one through the way back
+    FELL_BACK = "fell-back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,10 @@ class Record:
     # the start of its userspace, read when the record was written, tell that it happened.
     soft_reboots_before: int | None = None
     userspace_before_s: float | None = None
+    # The way back armed before the jump (GRUB's next_entry value) and its grubenv.
+    fallback_entry: str | None = None
+    grubenv: str | None = None
+    to_kernel_id: list[int] | None = None  # the image's size and mtime (ns) when written
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +85,8 @@ class Record:
 def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> Record:
     """The record of the reboot the plan is about to start, of the plan's kind."""
     kind = plan.reboot_kind
+    way_back = plan.fallback.way_back if plan.fallback and kind is RebootKind.KEXEC else None
+    kernel_id = identity(effects.root, plan.kernel)
     counters = _soft_reboot_counters(effects) if kind is RebootKind.SOFT else {}
     now = time.time() if now is None else now
     boot_id = sysinfo.boot_id(effects.root)
@@ -106,6 +116,9 @@ def write_pending(effects: Effects, plan: Plan, *, now: float | None = None) -> 
         kind=kind,
         soft_reboots_before=counters.get("soft_reboots"),
         userspace_before_s=counters.get("userspace_s"),
+        fallback_entry=way_back.entry if way_back else None,
+        grubenv=way_back.grubenv if way_back else None,
+        to_kernel_id=list(kernel_id) if way_back and kernel_id else None,
     )
     _save(effects, record)
     _prune(effects)
@@ -259,7 +272,18 @@ def complete(record: Record, facts: BootFacts) -> Record:
         return _complete_soft(record, facts)
     if facts.boot_id == record.from_boot_id:
         return record
-    return _complete_boot(record, facts)
+    done = _complete_boot(record, facts)
+    if (
+        record.kind is RebootKind.KEXEC
+        and record.fallback_entry is not None
+        and facts.via_kexec is not True
+        and facts.release is not None
+        and facts.release == record.from_kernel
+        and facts.release != record.to_version
+    ):
+        # The firmware booted the way back: the new kernel panicked or hung.
+        return replace(done, state=RecordState.FELL_BACK)
+    return done
 
 
 def _complete_soft(record: Record, facts: BootFacts) -> Record:
@@ -343,6 +367,27 @@ def _complete_boot(record: Record, facts: BootFacts) -> Record:
         slowest_stop=list(facts.slowest_stop),
         problems=problems,
     )
+
+
+def after_fallback(effects: Effects, record: Record) -> None:
+    """The new boot is up: clear the one-shot way back if it is still the one this record
+    set (after a kexec GRUB never ran to clear it), and remember a kernel that fell back."""
+    if record.fallback_entry is not None and record.grubenv is not None:
+        env = read_grubenv(effects.root.host(record.grubenv))
+        if env.get("next_entry") == record.fallback_entry:
+            editor = effects.which("grub-editenv") or effects.which("grub2-editenv")
+            effects.run([editor or "grub-editenv", record.grubenv, "unset", "next_entry"])
+    if record.state is RecordState.FELL_BACK and record.to_kernel_id is not None:
+        size, mtime_ns = record.to_kernel_id
+        failed = FailedKernel(
+            record.to_kernel,
+            size,
+            mtime_ns,
+            record.record_id,
+            record.requested_at,
+            record.from_kernel,
+        )
+        effects.write_file(FAILED_FILE, failed.to_text())
 
 
 def pending_record(root: SysRoot) -> Record | None:

@@ -73,6 +73,7 @@ def _options(args: argparse.Namespace) -> Options:
         reload=bool(getattr(args, "reload", False)),
         kind=RebootKind(args.kind) if getattr(args, "kind", None) else None,
         no_fallback=bool(getattr(args, "no_fallback", False)),
+        retry_failed=bool(getattr(args, "retry_failed", False)),
     )
 
 
@@ -282,5 +283,6 @@ def cmd_record_boot(args: argparse.Namespace, ctx: Context) -> int:
     completed = records.complete(pending, facts)
     if completed is not pending:
         records.save_completed(effects, completed)
+        records.after_fallback(effects, completed)
         print(output.format_record(completed))
     return 0

@@ -76,6 +76,11 @@ SELECTION_OPTIONS = (
         " watchdog or panic=)",
         flag=True,
     ),
+    Option(
+        ("--retry-failed",),
+        "try again a kernel whose last fast reboot fell back to the old kernel",
+        flag=True,
+    ),
 )
 
 _RELOAD = Option(

@@ -26,6 +26,7 @@ from fastreboot.errors import SelectionError
 from fastreboot.plan import checks, staged
 from fastreboot.plan.checks import Check, Level
 from fastreboot.plan.cmdline import build_cmdline
+from fastreboot.plan.failed import check_failed
 from fastreboot.plan.fallback import Fallback, plan_fallback
 from fastreboot.plan.kind import SOFT_KEEPS, Sameness, decide_kind, running_sameness, soft_blocker
 from fastreboot.plan.staged import Loaded
@@ -50,6 +51,7 @@ class Options:
     reload: bool = False  # load again even when this very kernel is already loaded
     kind: RebootKind | None = None
     no_fallback: bool = False
+    retry_failed: bool = False  # try a kernel again whose fast reboot fell back
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +353,10 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         found.append(decision.check)
     if fallback is not None:
         found += fallback.checks()
+    if decision.kind is RebootKind.KEXEC:
+        failed = check_failed(root, entry.kernel, retry=options.retry_failed)
+        if failed is not None:
+            found.append(failed)
 
     config_files = [*own.files, *(debian.files if debian else ())]
     if choice is not None:
