@@ -336,3 +336,29 @@ def test_a_good_boot_clears_next_entry_and_is_ok(tmp_path: Path) -> None:
     (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
     assert record["state"] == "ok"
     assert not (root / "var/lib/fastreboot/failed-kernel.json").exists()
+
+
+def test_status_shows_fell_back_and_whether_fallback_is_possible(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, _ = grub_machine(tmp_path)
+    assert run_cli(["status", "--json", "--root", str(root)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["fallback_possible"] is True and status["fell_back"] is False
+    args = ["reboot", "--yes", "--kernel", NEW, "--root", str(root)]
+    assert run_cli(args, RecordingEffects(root)) == 0
+    next_boot(root, OLD, CMDLINE, kexec=False)
+    assert run_cli(["record-boot", "--root", str(root)], RecordingEffects(root)) == 0
+    capsys.readouterr()
+    assert run_cli(["status", "--root", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"FELL BACK: the fast reboot into {NEW} never came up")
+    assert "fallback:            possible" in text
+    assert f"failed kernel:       /boot/vmlinuz-{NEW}" in text
+    (root / "boot/grub/grubenv").unlink()
+    assert run_cli(["status", "--json", "--root", str(root)]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["fell_back"] is True and status["fallback_possible"] is False
+    assert "grubenv" in status["fallback_why_not"]

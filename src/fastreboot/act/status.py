@@ -6,14 +6,17 @@ running system's facts; it changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastreboot.act import records, units
 from fastreboot.act.initsystem import COLD_MARKER, NO_KEXEC_FILE
-from fastreboot.act.records import Record
+from fastreboot.act.records import Record, RecordState
 from fastreboot.config.debian import read_debian_kexec
 from fastreboot.config.own import read_own_config
+from fastreboot.errors import FastrebootError
+from fastreboot.plan.failed import FailedKernel, read_failed
+from fastreboot.plan.fallback import find_way_back
 from fastreboot.plan.sysinfo import InitSystem, SystemInfo, read_system_info, system_bus_live
 from fastreboot.sysroot import SysRoot
 
@@ -37,6 +40,15 @@ class StatusReport:
     reboot_would: str
     records: tuple[Record, ...]
     record_unit_installed: bool | None
+    fallback_possible: bool = False
+    fallback_why_not: str | None = None
+    failed_kernel: FailedKernel | None = None
+
+    @property
+    def fell_back(self) -> Record | None:
+        """The newest record, when its fast reboot fell back to the old kernel."""
+        last = self.records[-1] if self.records else None
+        return last if last is not None and last.state is RecordState.FELL_BACK else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,11 +65,27 @@ class StatusReport:
             "reboot_would": self.reboot_would,
             "records": [record.to_json() for record in self.records],
             "record_unit_installed": self.record_unit_installed,
+            "fell_back": self.fell_back is not None,
+            "fallback_possible": self.fallback_possible,
+            "fallback_why_not": self.fallback_why_not,
+            "failed_kernel": asdict(self.failed_kernel) if self.failed_kernel else None,
         }
+
+
+def fallback_status(root: SysRoot, release: str | None) -> tuple[bool, str | None]:
+    """Whether a fast reboot could arrange a way back to the running kernel, and why not."""
+    if read_own_config(root).fallback is False:
+        return False, "fallback = false in /etc/fastreboot.toml"
+    try:
+        way_back, why_not = find_way_back(root, release, None)
+    except FastrebootError as error:
+        return False, error.message
+    return way_back is not None, why_not
 
 
 def system_status(root: SysRoot) -> StatusReport:
     info = read_system_info(root)
+    possible, why_not = fallback_status(root, info.running_release)
     return StatusReport(
         running_kernel=info.running_release,
         kexec_loaded=info.kexec_loaded,
@@ -71,6 +99,9 @@ def system_status(root: SysRoot) -> StatusReport:
         reboot_would=what_reboot_does(root, info),
         records=tuple(records.current_view(root)[-SHOWN_RECORDS:]),
         record_unit_installed=record_unit_installed(root, info),
+        fallback_possible=possible,
+        fallback_why_not=why_not,
+        failed_kernel=read_failed(root),
     )
 
 

@@ -159,6 +159,14 @@ def _yes_no(value: object) -> str:
 
 
 def format_status(report: StatusReport, out: TextIO) -> None:
+    fell_back = report.fell_back
+    if fell_back is not None:
+        print(
+            f"FELL BACK: the fast reboot into {fell_back.to_version or fell_back.to_kernel}"
+            f" never came up; the firmware booted {fell_back.came_up_version} again"
+            f" (record {fell_back.record_id})",
+            file=out,
+        )
     print(f"running kernel:      {report.running_kernel or 'unknown'}", file=out)
     print(f"kexec kernel loaded: {_yes_no(report.kexec_loaded)}", file=out)
     crash = report.crash_kernel_reserved_bytes
@@ -169,6 +177,16 @@ def format_status(report: StatusReport, out: TextIO) -> None:
     version = f" {report.systemd_version}" if report.systemd_version else ""
     print(f"init system:         {report.init_system}{version}", file=out)
     print(f"reboot would:        {report.reboot_would}", file=out)
+    fallback = (
+        "possible" if report.fallback_possible else f"not possible: {report.fallback_why_not}"
+    )
+    print(f"fallback:            {fallback}", file=out)
+    if report.failed_kernel is not None:
+        print(
+            f"failed kernel:       {report.failed_kernel.kernel} is refused until it changes"
+            " or --retry-failed",
+            file=out,
+        )
     if report.records:
         print("last fast reboots (kind kexec, soft or cold):", file=out)
         for record in report.records:
