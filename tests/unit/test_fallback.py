@@ -362,3 +362,31 @@ def test_status_shows_fell_back_and_whether_fallback_is_possible(
     status = json.loads(capsys.readouterr().out)
     assert status["fell_back"] is True and status["fallback_possible"] is False
     assert "grubenv" in status["fallback_why_not"]
+
+
+def test_the_shutdown_auto_load_arms_the_way_back_too(tmp_path: Path) -> None:
+    from tests.unit.fakes import RecordingEffects
+    from tests.unit.staging import REBOOT_JOBS
+
+    root, entry = grub_machine(tmp_path)
+    args = ["load", "--yes", "--record", "--on-reboot", "--kernel", NEW, "--root", str(root)]
+    fake = RecordingEffects(root, stdout={"systemctl list-jobs": REBOOT_JOBS})
+    assert run_cli(args, fake) == 0
+    set_call = f"run /usr/sbin/grub-editenv /boot/grub/grubenv set next_entry={entry}"
+    assert fake.names().index("kexec_file_load") < fake.names().index(set_call)
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    assert record["fallback_entry"] == entry
+    # A failing grub-editenv does not stop the reboot under way; the record has no way back.
+    (root / "sys/kernel/kexec_loaded").write_text("0\n")
+    for old in (root / RECORDS_DIR).glob("*.json"):
+        old.unlink()
+    fake = RecordingEffects(
+        root, stdout={"systemctl list-jobs": REBOOT_JOBS}, fail_commands=["/usr/sbin/grub-editenv"]
+    )
+    assert run_cli(args, fake) == 0
+    (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
+    assert record["fallback_entry"] is None
+    # A plain `load` (staging ahead of a window) leaves the bootloader alone.
+    fake = RecordingEffects(root)
+    assert run_cli(["load", "--reload", "--kernel", NEW, "--root", str(root)], fake) == 0
+    assert not any("grub-editenv" in n for n in fake.names())

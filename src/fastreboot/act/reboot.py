@@ -255,10 +255,8 @@ def fast_reboot(
             loaded = plan.already_loaded is None
             _held.act_on_pending()
             if way_back is not None and way_back.kind is WayBackKind.GRUB_NEXT_ENTRY:
-                # The next firmware boot (a watchdog or panic reset) starts the running
-                # kernel; this replaces a consumed next_entry, which GRUB would clear anyway.
                 one_shot_changed = True
-                _grub_editenv(effects, way_back.grubenv, "set", f"next_entry={way_back.entry}")
+                arm_way_back(effects, plan)
             elif plan.consumed_next_entry and plan.grubenv:
                 one_shot_changed = True
                 _grub_editenv(effects, plan.grubenv, "unset", "next_entry")
@@ -274,6 +272,18 @@ def fast_reboot(
         _held.drop_pending()
         if handed_over is not None:
             handed_over()
+
+
+def arm_way_back(effects: Effects, plan: Plan) -> bool:
+    """Make the next firmware boot (a watchdog or panic reset) start the running kernel:
+    GRUB's one-shot next_entry, as grub-reboot sets it; the saved default stays. It
+    replaces a consumed next_entry, which GRUB would have cleared anyway. Returns whether
+    there was a way back to arm."""
+    way_back = plan.fallback.way_back if plan.fallback else None
+    if way_back is None or way_back.kind is not WayBackKind.GRUB_NEXT_ENTRY:
+        return False
+    _grub_editenv(effects, way_back.grubenv, "set", f"next_entry={way_back.entry}")
+    return True
 
 
 def _grub_editenv(effects: Effects, grubenv: str | None, *args: str) -> None:

@@ -139,6 +139,14 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
             acting.unload(effects)
             print("unloaded the preloaded kernel: it no longer matches a plan", file=sys.stderr)
         raise
+    if args.on_reboot:
+        # The shutdown is under way: the way back is armed now, right before the jump. A
+        # failure must not stop a reboot the init system is already doing.
+        try:
+            acting.arm_way_back(effects, plan)
+        except FastrebootError as error:
+            print(f"no way back to the running kernel: {error.message}", file=sys.stderr)
+            plan = dataclasses.replace(plan, fallback=None)
     if args.record:
         records.write_pending(effects, plan)
     if plan.already_loaded:
