@@ -188,6 +188,7 @@ def grub_machine(tmp_path: Path) -> tuple[Path, str]:
     root = machine(tmp_path, "debian-saved")
     sysroot = debian_systemd(root, links=False)
     sysroot.running(OLD, CMDLINE)
+    sysroot.write("/etc/systemd/system/fastreboot-record.service", "[Unit]\n")
     entry = f"gnulinux-advanced-{UUID}>gnulinux-{OLD}-advanced-{UUID}"
     return root, entry
 
@@ -389,4 +390,20 @@ def test_the_shutdown_auto_load_arms_the_way_back_too(tmp_path: Path) -> None:
     # A plain `load` (staging ahead of a window) leaves the bootloader alone.
     fake = RecordingEffects(root)
     assert run_cli(["load", "--reload", "--kernel", NEW, "--root", str(root)], fake) == 0
+    assert not any("grub-editenv" in n for n in fake.names())
+
+
+def test_without_the_record_unit_no_one_shot_entry_is_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.fakes import RecordingEffects
+
+    root, _ = grub_machine(tmp_path)
+    (root / "etc/systemd/system/fastreboot-record.service").unlink()
+    plan = plan_json(root, capsys, "--kernel", NEW)
+    assert plan["fallback"]["way_back"] is None
+    assert "fastreboot setup" in plan["fallback"]["no_way_back"]
+    assert "panic=" not in plan["cmdline"]
+    fake = RecordingEffects(root)
+    assert run_cli(["reboot", "--yes", "--kernel", NEW, "--root", str(root)], fake) == 0
     assert not any("grub-editenv" in n for n in fake.names())

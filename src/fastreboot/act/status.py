@@ -72,10 +72,13 @@ class StatusReport:
         }
 
 
-def fallback_status(root: SysRoot, release: str | None) -> tuple[bool, str | None]:
+def fallback_status(root: SysRoot, info: SystemInfo) -> tuple[bool, str | None]:
     """Whether a fast reboot could arrange a way back to the running kernel, and why not."""
     if read_own_config(root).fallback is False:
         return False, "fallback = false in /etc/fastreboot.toml"
+    if record_unit_installed(root, info) is False:
+        return False, "nothing clears the one-shot entry after a good boot: `fastreboot setup`"
+    release = info.running_release
     try:
         way_back, why_not = find_way_back(root, release, None)
     except FastrebootError as error:
@@ -85,7 +88,7 @@ def fallback_status(root: SysRoot, release: str | None) -> tuple[bool, str | Non
 
 def system_status(root: SysRoot) -> StatusReport:
     info = read_system_info(root)
-    possible, why_not = fallback_status(root, info.running_release)
+    possible, why_not = fallback_status(root, info)
     return StatusReport(
         running_kernel=info.running_release,
         kexec_loaded=info.kexec_loaded,

@@ -13,7 +13,7 @@ from fastreboot.act import install, records
 from fastreboot.act import reboot as acting
 from fastreboot.act.effects import Effects, HostEffects
 from fastreboot.act.initsystem import automatic_load_refused, reboot_in_progress
-from fastreboot.act.status import system_status
+from fastreboot.act.status import record_unit_installed, system_status
 from fastreboot.boot.choice import boot_candidates
 from fastreboot.cli import output
 from fastreboot.cli.guard import Guard
@@ -61,7 +61,7 @@ class Context:
             self.guard.log(f"{self.guard.command}: {message}")
 
 
-def _options(args: argparse.Namespace) -> Options:
+def _options(args: argparse.Namespace, root: SysRoot) -> Options:
     return Options(
         kernel=args.kernel,
         initrd=args.initrd,
@@ -74,6 +74,7 @@ def _options(args: argparse.Namespace) -> Options:
         kind=RebootKind(args.kind) if getattr(args, "kind", None) else None,
         no_fallback=bool(getattr(args, "no_fallback", False)),
         retry_failed=bool(getattr(args, "retry_failed", False)),
+        next_boot_clears=record_unit_installed(root, read_system_info(root)),
     )
 
 
@@ -86,13 +87,13 @@ def _show(args: argparse.Namespace, document: object, text: Callable[[TextIO], N
 
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
-    plan = make_plan(ctx.root, _options(args))
+    plan = make_plan(ctx.root, _options(args, ctx.root))
     _show(args, plan.to_json(), lambda out: output.format_plan(plan, out))
     return 0
 
 
 def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
-    plan = make_plan(ctx.root, _options(args))
+    plan = make_plan(ctx.root, _options(args, ctx.root))
     if args.json:
         output.print_json({"checks": [c.to_json() for c in plan.checks], "ok": not plan.errors})
     else:
@@ -128,7 +129,9 @@ def cmd_load(args: argparse.Namespace, ctx: Context) -> int:
     ctx.guard.commit(effects)
     try:
         # A load is for a kexec whatever reboot_kind says: every kexec check applies.
-        plan = make_plan(ctx.root, dataclasses.replace(_options(args), kind=RebootKind.KEXEC))
+        plan = make_plan(
+            ctx.root, dataclasses.replace(_options(args, ctx.root), kind=RebootKind.KEXEC)
+        )
         acting.refuse_on_errors(plan.errors)
         origin = LoadOrigin.PRELOAD if automatic else LoadOrigin.COMMAND
         used = acting.load(plan, effects, origin=origin)
@@ -161,7 +164,7 @@ def cmd_reboot(args: argparse.Namespace, ctx: Context) -> int:
     # --yes is the answer given up front: the commit point is now, so a terminal that
     # goes away while the plan is printed does not stop the reboot that was asked for.
     effects = ctx.commit() if args.yes and not args.dry_run else None
-    plan = make_plan(ctx.root, _options(args))
+    plan = make_plan(ctx.root, _options(args, ctx.root))
     _show(args, plan.to_json(), lambda out: output.format_plan(plan, out))
     sys.stdout.flush()
     if args.dry_run:

@@ -182,6 +182,7 @@ def plan_fallback(
     choice: BootloaderChoice | None,
     cmdline: str,
     off_by_option: bool,
+    next_boot_clears: bool | None = None,
 ) -> Fallback:
     """Decide the fallback for a kexec into ``cmdline``. panic=N is appended only when
     there is a way back: without one a panic reset would boot the same kernel again."""
@@ -197,6 +198,16 @@ def plan_fallback(
     if why_off is not None:
         return Fallback(False, why_off, None, None, None, watchdog_timeout, None, panic_word)
     way_back, no_way_back = find_way_back(root, release, choice)
+    if way_back is not None and next_boot_clears is False:
+        # A one-shot entry nobody clears after a good boot would send the next firmware
+        # reboot to the old kernel instead of the bootloader's default.
+        way_back, no_way_back = (
+            None,
+            (
+                "nothing clears the one-shot entry after a good boot (`fastreboot setup`"
+                " installs fastreboot-record)"
+            ),
+        )
     panic_timeout = None
     if way_back is not None and not cmdline_has(split_cmdline(cmdline), "panic"):
         panic_timeout = own.panic_timeout or DEFAULT_PANIC_TIMEOUT

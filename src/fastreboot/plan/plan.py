@@ -52,6 +52,9 @@ class Options:
     kind: RebootKind | None = None
     no_fallback: bool = False
     retry_failed: bool = False  # try a kernel again whose fast reboot fell back
+    # Whether the next boot runs fastreboot-record, which clears the one-shot way back after
+    # a good boot (without it the entry would outlive the fast reboot); None: unknown.
+    next_boot_clears: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,7 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
             choice=choice,
             cmdline=cmdline,
             off_by_option=options.no_fallback,
+            next_boot_clears=options.next_boot_clears,
         )
         if fallback.panic_timeout is not None:
             cmdline = build_cmdline(cmdline, append=f"panic={fallback.panic_timeout}")
