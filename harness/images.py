@@ -47,7 +47,7 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh")
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ TRIXIE = _Release(
     new_package="linux-image-6.12.118+deb13-cloud-amd64",
 )
 _RELEASES = {
-    "systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE, "dbus": BOOKWORM
+    "systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE, "dbus": BOOKWORM,
+    "ssh": BOOKWORM,
 }
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
@@ -118,6 +119,8 @@ _INIT_PACKAGES = {
     # Debian 12 as most servers run it, with the system bus: systemctl then asks logind.
     # The plain "systemd" variant has no bus, so its timings stay comparable run to run.
     "dbus": ("systemd-sysv", "dbus"),
+    # Reached by Ansible over SSH (QEMU's user network, a loopback port per guest).
+    "ssh": ("systemd-sysv", "openssh-server"),
 }
 
 # Keep the images small (and mkfs fast): no manuals, docs or translations.
@@ -171,6 +174,7 @@ def _hook_script(variant: str) -> str:
         "redhat": ["systemd", "redhat"],
         "trixie": ["systemd", "trixie"],
         "dbus": ["systemd"],
+        "ssh": ["systemd", "ssh"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]

@@ -30,6 +30,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,7 @@ class Guest:
         project_disk: Path | None = None,
         smp: int = 2,
         allow_reset: bool = False,
+        ssh_port: int | None = None,
     ) -> None:
         if firmware not in FIRMWARES:
             raise NotImplementedError(
@@ -259,6 +261,9 @@ class Guest:
         #: False: QEMU runs with -no-reboot, so a firmware reset ends it.  True: QEMU resets
         #: and the firmware boots the guest again (QMP still reports the RESET).
         self.allow_reset = allow_reset
+        #: Host loopback port forwarded to the guest's port 22 (QEMU's user network,
+        #: restricted: the guest reaches nothing outside), or None for no network at all.
+        self.ssh_port = ssh_port
         self.overlay = self.workdir / "disk.qcow2"
         #: The guest's own UEFI variable store (firmware="ovmf"), copied on first start.
         self.ovmf_vars = self.workdir / "OVMF_VARS.fd"
@@ -353,7 +358,7 @@ class Guest:
             "-smp", str(self.smp),
             "-nodefaults",
             "-display", "none",
-            "-nic", "none",
+            *self.network_args(),
             *([] if self.allow_reset else ["-no-reboot"]),
             *self.firmware_args(),
             "-S",
@@ -362,6 +367,20 @@ class Guest:
             *self.boot_args(project_disk),
             "-device", "virtio-rng-pci",
         ]
+
+    def network_args(self) -> list[str]:
+        if self.ssh_port is None:
+            return ["-nic", "none"]
+        return ["-nic", "user,model=virtio-net-pci,restrict=on,"
+                f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"]
+
+    def authorize_ssh_key(self, public_key: str) -> None:
+        """Let *public_key* log in as root over SSH (kept on the overlay across reboots)."""
+        key = public_key.strip()
+        if not key or "'" in key or "\n" in key:
+            raise ValueError(f"not a one-line public key: {public_key!r}")
+        self.run(f"install -d -m 0700 /root/.ssh && printf '%s\\n' '{key}' "
+                 ">> /root/.ssh/authorized_keys && chmod 0600 /root/.ssh/authorized_keys")
 
     @property
     def boot_disk(self) -> Path:
@@ -806,3 +825,10 @@ class Guest:
         if check and not result.ok:
             raise CommandFailed(result)
         return result
+
+
+def free_port() -> int:
+    """A TCP port on the host's loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
