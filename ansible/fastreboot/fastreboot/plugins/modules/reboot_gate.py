@@ -151,7 +151,6 @@ def main() -> None:
     reasons += [f"a package manager holds {path}"
                 for path in held_locks(module.params["lock_files"], proc_locks)]
     reasons += [f"{name} is running" for name in running_programs(module.params["busy_programs"])]
-    warnings = []
     if module.params["inhibitors"] and module.get_bin_path("systemd-inhibit"):
         rc, out, err = module.run_command(
             ["systemd-inhibit", "--list", "--no-pager", "--no-legend"]
@@ -159,8 +158,8 @@ def main() -> None:
         if rc == 0:
             reasons += [f"shutdown inhibited: {i}" for i in shutdown_inhibitors(out)]
         else:
-            warnings.append(f"systemd-inhibit --list failed, inhibitors not checked: {err.strip()}")
-    module.exit_json(changed=False, safe=not reasons, reasons=reasons, warnings=warnings)
+            module.warn(f"systemd-inhibit --list failed, inhibitors not checked: {err.strip()}")
+    module.exit_json(changed=False, safe=not reasons, reasons=reasons)
 
 
 if __name__ == "__main__":
