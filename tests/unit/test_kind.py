@@ -14,6 +14,7 @@ import pytest
 from fastreboot.act import records
 from fastreboot.config.own import RebootKind, RebootMethod, Target, read_own_config
 from fastreboot.errors import ConfigError
+from fastreboot.plan.failed import FAILED_FILE, FailedKernel, identity
 from fastreboot.plan.kind import (
     Sameness,
     decide_kind,
@@ -364,3 +365,19 @@ def test_load_plans_a_kexec_whatever_reboot_kind_says(tmp_path: Path) -> None:
     fake = RecordingEffects(tmp_path)
     assert run_cli(["load", "--root", str(tmp_path)], fake) == 5
     assert fake.calls == []
+
+
+def test_auto_goes_cold_into_a_kernel_whose_kexec_fell_back(tmp_path: Path) -> None:
+    sysroot = soft_capable(tmp_path)
+    kernel = f"/boot/vmlinuz-{NEW}"
+    size, mtime_ns = identity(SysRoot(tmp_path), kernel) or (0, 0)
+    failed = FailedKernel(kernel, size, mtime_ns, "20261204T000000-x", 1.0, OLD)
+    sysroot.write(FAILED_FILE, failed.to_text())
+    plan = make_plan(SysRoot(tmp_path), Options(kind=RebootKind.AUTO))
+    assert plan.reboot_kind is RebootKind.COLD, plan.reboot_kind_why
+    assert "never came up" in plan.reboot_kind_why and not plan.errors
+    # Asked for explicitly, kexec stays refused; --retry-failed lets auto kexec again.
+    kexec = make_plan(SysRoot(tmp_path), Options(kind=RebootKind.KEXEC))
+    assert [c.name for c in kexec.errors] == ["failed-kernel"]
+    retry = make_plan(SysRoot(tmp_path), Options(kind=RebootKind.AUTO, retry_failed=True))
+    assert retry.reboot_kind is RebootKind.KEXEC

@@ -131,10 +131,16 @@ def soft_blocker(info: SystemInfo, reboot_method: RebootMethod) -> str | None:
 
 
 def decide_kind(
-    asked: RebootKind | None, sameness: Sameness, blocker: str | None
+    asked: RebootKind | None,
+    sameness: Sameness,
+    blocker: str | None,
+    *,
+    failed_before: str | None = None,
 ) -> KindDecision:
     """The kind of reboot and why. *asked*: the command line's or the toml's; None: kexec,
-    the default (a reboot gets a fresh kernel unless the administrator opts in). Pure."""
+    the default (a reboot gets a fresh kernel unless the administrator opts in).
+    *failed_before*: a fast reboot into this very image fell back on this machine (the
+    failed-kernel memory); auto then goes through the firmware. Pure."""
     name = "reboot-kind"
     if asked is None or asked is RebootKind.KEXEC:
         why = "asked for" if asked else "the default (--kind auto soft-reboots if the kernel stays)"
@@ -161,5 +167,8 @@ def decide_kind(
     if sameness.unchanged and blocker is None:
         why = f"auto: the kernel stays ({sameness.why})"
         return KindDecision(RebootKind.SOFT, why, ok(name, f"soft: {why}"), blocker)
+    if failed_before:
+        why = f"auto: {failed_before}; --retry-failed tries kexec again"
+        return KindDecision(RebootKind.COLD, why, ok(name, f"cold: {why}"), blocker)
     why = f"auto: {blocker}" if sameness.unchanged else f"auto: {sameness.why}"
     return KindDecision(RebootKind.KEXEC, why, ok(name, f"kexec: {why}"), blocker)

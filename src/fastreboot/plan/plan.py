@@ -306,7 +306,13 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         cmdline=cmdline,
     )
     blocker = soft_blocker(info, reboot_method)
-    decision = decide_kind(options.kind or own.reboot_kind, sameness, blocker)
+    failed = check_failed(root, entry.kernel, retry=options.retry_failed)
+    decision = decide_kind(
+        options.kind or own.reboot_kind,
+        sameness,
+        blocker,
+        failed_before=failed.message if failed and failed.level is Level.ERROR else None,
+    )
     fallback = None
     if decision.kind is RebootKind.KEXEC:
         fallback = plan_fallback(
@@ -357,10 +363,8 @@ def make_plan(root: SysRoot, options: Options) -> Plan:
         found.append(decision.check)
     if fallback is not None:
         found += fallback.checks()
-    if decision.kind is RebootKind.KEXEC:
-        failed = check_failed(root, entry.kernel, retry=options.retry_failed)
-        if failed is not None:
-            found.append(failed)
+    if decision.kind is RebootKind.KEXEC and failed is not None:
+        found.append(failed)
 
     config_files = [*own.files, *(debian.files if debian else ())]
     if choice is not None:
