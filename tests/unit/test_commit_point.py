@@ -348,3 +348,24 @@ def test_a_repeated_signal_does_not_interrupt_the_cleanup(
     assert _loaded(machine) == "0"
     err = capsys.readouterr().err
     assert err.count("fastreboot: ") == 1 and "Traceback" not in err, err
+
+
+def test_systemctl_stopped_by_the_shutdown_it_started_is_a_taken_request(machine: Path) -> None:
+    # systemd stops the session systemctl runs in (SIGTERM) once the kexec has begun:
+    # systemctl then fails, yet the request was taken, and the kernel must stay loaded.
+    fake = RecordingEffects(
+        machine, fail_commands=["systemctl"],
+        stdout={"systemctl is-system-running": "stopping\n"},
+    )
+    assert _reboot(machine, fake, "--yes") == 0
+    assert fake.names()[-2:] == ["run systemctl kexec", "run systemctl is-system-running"]
+    assert _loaded(machine) == "1"
+
+
+def test_systemctl_that_fails_while_the_system_runs_is_refused(machine: Path) -> None:
+    fake = RecordingEffects(
+        machine, fail_commands=["systemctl"],
+        stdout={"systemctl is-system-running": "running\n"},
+    )
+    assert _reboot(machine, fake, "--yes") == 8
+    assert _loaded(machine) == "0"

@@ -5,6 +5,8 @@ Every request goes through ``Effects``; nothing here touches the machine directl
 
 from __future__ import annotations
 
+import shlex
+
 from fastreboot.act.effects import Effects
 from fastreboot.config.own import RebootMethod
 from fastreboot.errors import CommandError, RebootError
@@ -18,11 +20,33 @@ NO_KEXEC_FILE = "/no-kexec-reboot"
 COLD_MARKER = "/run/fastreboot/cold"
 
 
+def _ask_systemd(
+    effects: Effects, argv: list[str], refused: str, env: dict[str, str] | None = None
+) -> None:
+    """Run a systemctl request. systemctl may end without an answer because the shutdown it
+    asked for has begun and stopped the session it ran in (SIGTERM to the whole login or
+    getty): the request was taken then, and undoing the load would turn the kexec into a
+    firmware reboot. Only a request that systemd did not take is an error."""
+    result = effects.run(argv, env=env, check=False)
+    if result.returncode == 0 or _shutting_down(effects):
+        return
+    lines = (result.stderr or result.stdout or "").strip().splitlines()
+    raise RebootError(
+        f"{refused}: {shlex.join(argv)} failed with exit code {result.returncode}"
+        + (f": {lines[-1]}" if lines else "")
+    )
+
+
+def _shutting_down(effects: Effects) -> bool:
+    state = effects.run(["systemctl", "is-system-running"], check=False).stdout.strip()
+    return state == "stopping"
+
+
 def request_kexec_reboot(effects: Effects, method: RebootMethod) -> None:
     """Ask the init system to stop everything cleanly and jump into the loaded kernel."""
     try:
         if method is RebootMethod.SYSTEMD:
-            effects.run(["systemctl", "kexec"])
+            _ask_systemd(effects, ["systemctl", "kexec"], "the init system refused the reboot")
         elif method is RebootMethod.SYSV:
             # Runlevel 6 stops services; Debian's /etc/init.d/kexec then runs `kexec -e`
             # after the root file system is remounted read-only.
@@ -37,10 +61,7 @@ def request_kexec_reboot(effects: Effects, method: RebootMethod) -> None:
 
 def request_soft_reboot(effects: Effects) -> None:
     """Ask systemd (254 and later) to stop and start all of userspace; the kernel stays."""
-    try:
-        effects.run(["systemctl", "soft-reboot"])
-    except CommandError as error:
-        raise RebootError(f"systemd refused the soft reboot: {error.message}") from error
+    _ask_systemd(effects, ["systemctl", "soft-reboot"], "systemd refused the soft reboot")
 
 
 def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
@@ -49,7 +70,12 @@ def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
         if method is RebootMethod.SYSTEMD:
             # systemd >= 254 turns `systemctl reboot` into a kexec when a kernel is loaded
             # unless told not to; the variable is ignored by older versions.
-            effects.run(["systemctl", "reboot"], env={"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"})
+            _ask_systemd(
+                effects,
+                ["systemctl", "reboot"],
+                "the init system refused the reboot",
+                env={"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"},
+            )
         elif method is RebootMethod.SYSV:
             effects.run(["telinit", "6"])
         else:
