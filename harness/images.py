@@ -47,7 +47,7 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg")
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ TRIXIE = _Release(
 _RELEASES = {
     "systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE, "dbus": BOOKWORM,
     "ssh": BOOKWORM,
+    "debpkg": BOOKWORM,
 }
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
@@ -121,11 +122,15 @@ _INIT_PACKAGES = {
     "dbus": ("systemd-sysv", "dbus"),
     # Reached by Ansible over SSH (QEMU's user network, a loopback port per guest).
     "ssh": ("systemd-sysv", "openssh-server"),
+    # Debian 12 for the Debian package (tests/vm/test_debian_package.py): what it depends
+    # on is in every image; man-db and bash-completion show its man page and completion.
+    "debpkg": ("systemd-sysv", "man-db", "bash-completion"),
 }
 
-# Keep the images small (and mkfs fast): no manuals, docs or translations.
+# Keep the images small (and mkfs fast): no manuals (but in "debpkg"), docs or translations.
+_NO_MAN = "path-exclude=/usr/share/man/*"
 _DPKG_OPTS = (
-    "path-exclude=/usr/share/man/*",
+    _NO_MAN,
     "path-exclude=/usr/share/info/*",
     "path-exclude=/usr/share/locale/*",
     "path-include=/usr/share/locale/locale.alias",
@@ -175,6 +180,7 @@ def _hook_script(variant: str) -> str:
         "trixie": ["systemd", "trixie"],
         "dbus": ["systemd"],
         "ssh": ["systemd", "ssh"],
+        "debpkg": ["systemd", "debpkg"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]
@@ -214,7 +220,7 @@ def _recipe(variant: str) -> _Recipe:
         "mmdebstrap",
         "--variant=minbase",
         "--include=" + ",".join(packages),
-        *(f"--dpkgopt={o}" for o in _DPKG_OPTS),
+        *(f"--dpkgopt={o}" for o in _DPKG_OPTS if variant != "debpkg" or o != _NO_MAN),
         "--essential-hook=" + _ESSENTIAL_HOOK,
         '--customize-hook=sh {HOOK} "$1"',
         release.suite,

@@ -20,7 +20,7 @@ TOOLS = ("dpkg-buildpackage", "dh", "lintian", "git")
 SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _require_tools() -> None:
+def require_build_tools() -> None:
     missing = [tool for tool in TOOLS if shutil.which(tool, path=SYSTEM_PATH) is None]
     build_deps = (
         subprocess.run(
@@ -75,7 +75,7 @@ def build_deb(dest: Path) -> Path:
 
 
 def test_the_package_builds_and_lintian_finds_no_error(tmp_path: Path) -> None:
-    _require_tools()
+    require_build_tools()
     deb = build_deb(tmp_path)
     (changes,) = tmp_path.glob("fastreboot_*.changes")
     lint = subprocess.run(

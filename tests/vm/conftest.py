@@ -2,7 +2,8 @@
 
 * ``systemd_image``, ``sysv_image``, ``redhat_image``, ``dbus_image`` (Debian 12; the
   last with the system bus, as most servers run it), ``trixie_image``
-  (Debian 13, systemd 257): session-scoped cached images (built with mmdebstrap on first
+  (Debian 13, systemd 257), ``debpkg_image`` (Debian 12 with man-db, for the Debian
+  package): session-scoped cached images (built with mmdebstrap on first
   use, ~40 s each).
 * ``project_disk``: the working tree's ``src/`` on a small ext4 disk, built once per
   session; guests mount it read-only at ``/opt/fastreboot``.
@@ -113,6 +114,11 @@ def trixie_image() -> GuestImage:
 @pytest.fixture(scope="session")
 def dbus_image() -> GuestImage:
     return _image("dbus")
+
+
+@pytest.fixture(scope="session")
+def debpkg_image() -> GuestImage:
+    return _image("debpkg")
 
 
 @pytest.fixture(scope="session")
