@@ -81,7 +81,7 @@ def test_reboot_yes_loads_then_asks_systemd(machine: Path) -> None:
             False,
         ),
     ]
-    assert fake.names()[-1] == "run systemctl kexec"
+    assert fake.names()[-1] == "run systemctl --no-block kexec"
     assert "write_file" in fake.names()  # the downtime record, before the jump
 
 
@@ -139,7 +139,7 @@ def test_an_ignored_sigint_stays_ignored_during_the_load(machine: Path) -> None:
         pytest.fail("an ignored SIGINT cancelled the reboot")
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert fake.names()[-1] == "run systemctl kexec"
+    assert fake.names()[-1] == "run systemctl --no-block kexec"
     assert signal.getsignal(signal.SIGINT) is previous
 
 
@@ -156,7 +156,7 @@ def test_reboot_force_syncs_then_jumps(machine: Path) -> None:
     # fastreboot must then unload again and say so.
     assert run_cli(["reboot", "-f", "--yes", "--root", str(machine)], fake) == 8
     assert fake.names()[-4:] == ["sync", "jump", "kexec_unload", "remove_file"]
-    assert "run systemctl kexec" not in fake.names()
+    assert "run systemctl --no-block kexec" not in fake.names()
 
 
 def test_failed_init_request_unloads_again(
@@ -232,7 +232,7 @@ def test_cold_unloads_disarms_debian_and_skips_auto_kexec(machine: Path) -> None
         "remove_file",
         "write_file",
         "write_file",
-        "run systemctl reboot",
+        "run systemctl --no-block reboot",
     ]
     assert fake.calls[-1][2] == {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}
     assert (machine / "no-kexec-reboot").exists()
@@ -243,7 +243,7 @@ def test_cold_leaves_no_marker_when_debian_would_not_load(machine: Path) -> None
     fake = RecordingEffects(machine)
     assert run_cli(["cold", "--yes", "--root", str(machine)], fake) == 0
     assert not (machine / "no-kexec-reboot").exists()
-    assert fake.names()[-1] == "run systemctl reboot"
+    assert fake.names()[-1] == "run systemctl --no-block reboot"
 
 
 def test_cold_answer_no(machine: Path) -> None:

@@ -56,7 +56,7 @@ class SignalAt(RecordingEffects):
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         result = super().run(argv, env=env, check=check)
-        if self.at == "request" and list(argv[:2]) == ["systemctl", "kexec"]:
+        if self.at == "request" and list(argv) == ["systemctl", "--no-block", "kexec"]:
             _signal_self(self.signum)
         return result
 
@@ -113,7 +113,7 @@ def test_hang_up_after_yes_is_ignored_and_the_reboot_happens(machine: Path, at: 
     before = signal.getsignal(signal.SIGHUP)
     fake = SignalAt(machine, at=at, signum=signal.SIGHUP)
     assert _reboot(machine, fake, "--yes") == 0
-    assert fake.names()[-1] == "run systemctl kexec"
+    assert fake.names()[-1] == "run systemctl --no-block kexec"
     assert "kexec_unload" not in fake.names()
     assert _loaded(machine) == "1"
     assert signal.getsignal(signal.SIGHUP) is before  # the run restores what it changed
@@ -125,7 +125,7 @@ def test_sigterm_before_the_request_unloads_and_says_so(
 ) -> None:
     fake = SignalAt(machine, at=at, signum=signal.SIGTERM)
     assert _reboot(machine, fake, "--yes") == 128 + signal.SIGTERM
-    assert "run systemctl kexec" not in fake.names()
+    assert "run systemctl --no-block kexec" not in fake.names()
     assert fake.names()[-2:] == ["kexec_unload", "remove_file"]
     assert _loaded(machine) == "0"
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_a_dead_terminal_after_yes_does_not_stop_the_reboot(machine: Path) -> No
     finally:
         sys.stdout, sys.stderr = saved
     assert code == 0
-    assert fake.names()[-1] == "run systemctl kexec"
+    assert fake.names()[-1] == "run systemctl --no-block kexec"
     log = _log(fake)
     assert "asked by uid" in log
     assert f"plan: Linux {NEW} from /boot/vmlinuz-{NEW}" in log
@@ -327,7 +327,9 @@ def test_a_real_process_whose_terminal_hangs_up_at_the_question(machine: Path) -
     os.close(fd)
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     assert b"[y/N]" in seen, seen
-    assert status == 128 + signal.SIGHUP
+    # SIGHUP (129) or, when the read fails before the signal is handled, no answer (10):
+    # which comes first is the kernel's race; either way nothing was done.
+    assert status in (128 + signal.SIGHUP, 10)
     assert not (machine / "run/fastreboot/cold").exists()
 
 
@@ -358,7 +360,9 @@ def test_systemctl_stopped_by_the_shutdown_it_started_is_a_taken_request(machine
         stdout={"systemctl is-system-running": "stopping\n"},
     )
     assert _reboot(machine, fake, "--yes") == 0
-    assert fake.names()[-2:] == ["run systemctl kexec", "run systemctl is-system-running"]
+    assert fake.names()[-2:] == [
+        "run systemctl --no-block kexec", "run systemctl is-system-running"
+    ]
     assert _loaded(machine) == "1"
 
 

@@ -210,7 +210,7 @@ def test_reboot_sets_next_entry_after_the_load_and_before_the_record(tmp_path: P
         if call[0] == "write_file" and "records" in str(call[1])
     )
     assert names.index(set_call) < record_write
-    assert names[-1] == "run systemctl kexec"
+    assert names[-1] == "run systemctl --no-block kexec"
     (record,) = [json.loads(p.read_text()) for p in (root / RECORDS_DIR).glob("*.json")]
     assert record["fallback_entry"] == entry and record["grubenv"] == "/boot/grub/grubenv"
     kernel = (root / f"boot/vmlinuz-{NEW}").stat()

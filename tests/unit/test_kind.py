@@ -253,7 +253,7 @@ def test_soft_reboot_asks_for_confirmation_writes_the_record_and_loads_nothing(
         "run systemctl show --property=InitRDTimestampMonotonic"
         " --property=UserspaceTimestampMonotonic --property=SoftRebootsCount",
         "write_file",
-        "run systemctl soft-reboot",
+        "run systemctl --no-block soft-reboot",
     ]
     (record,) = records.read_records(SysRoot(tmp_path))
     assert record.kind is RebootKind.SOFT and record.state == "pending"
@@ -274,7 +274,7 @@ def test_reboot_kind_cold_is_the_cold_path_with_a_record(tmp_path: Path) -> None
     soft_capable(tmp_path)
     fake = RecordingEffects(tmp_path)
     assert run_cli(["reboot", "--root", str(tmp_path), "--kind", "cold", "--yes"], fake) == 0
-    assert fake.names()[-1] == "run systemctl reboot"
+    assert fake.names()[-1] == "run systemctl --no-block reboot"
     assert fake.calls[-1][2] == {"SYSTEMCTL_SKIP_AUTO_KEXEC": "1"}
     (record,) = records.read_records(SysRoot(tmp_path))
     assert record.kind is RebootKind.COLD

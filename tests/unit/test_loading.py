@@ -157,7 +157,7 @@ def test_load_then_reboot_does_not_load_again(
     out = capsys.readouterr().out
     assert "load:     already loaded by fastreboot at" in out
     assert len(loads(fake)) == 1  # not loaded a second time
-    assert fake.names()[-1] == "run systemctl kexec"
+    assert fake.names()[-1] == "run systemctl --no-block kexec"
 
 
 def staged_then(machine: Path, change: object, *reboot_args: str) -> int:

@@ -27,6 +27,9 @@ def _ask_systemd(
     asked for has begun and stopped the session it ran in (SIGTERM to the whole login or
     getty): the request was taken then, and undoing the load would turn the kexec into a
     firmware reboot. Only a request that systemd did not take is an error."""
+    # --no-block: systemctl returns once systemd has queued the job, before the shutdown
+    # stops the session it runs in.
+    argv = [argv[0], "--no-block", *argv[1:]]
     result = effects.run(argv, env=env, check=False)
     if result.returncode == 0 or _shutting_down(effects):
         return
@@ -39,7 +42,11 @@ def _ask_systemd(
 
 def _shutting_down(effects: Effects) -> bool:
     state = effects.run(["systemctl", "is-system-running"], check=False).stdout.strip()
-    return state == "stopping"
+    if state == "stopping":
+        return True
+    jobs = effects.run(["systemctl", "list-jobs", "--no-legend", "--no-pager"], check=False)
+    targets = ("kexec.target", "reboot.target", "soft-reboot.target")
+    return any(line.split()[1:2] in ([t] for t in targets) for line in jobs.stdout.splitlines())
 
 
 def request_kexec_reboot(effects: Effects, method: RebootMethod) -> None:

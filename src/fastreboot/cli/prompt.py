@@ -15,6 +15,12 @@ COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N
 def confirm(prompt: str, stdin: TextIO) -> None:
     sys.stderr.write(prompt)
     sys.stderr.flush()
-    answer = stdin.readline()
+    try:
+        answer = stdin.readline()
+    except OSError as error:  # EIO: the terminal hung up while the question was asked
+        raise Cancelled(
+            "cancelled: the terminal went away before an answer; nothing was loaded and "
+            "nothing was rebooted"
+        ) from error
     if answer.strip().lower() not in ("y", "yes"):
         raise Cancelled("cancelled: nothing was loaded and nothing was rebooted")
