@@ -373,3 +373,23 @@ def test_systemctl_that_fails_while_the_system_runs_is_refused(machine: Path) ->
     )
     assert _reboot(machine, fake, "--yes") == 8
     assert _loaded(machine) == "0"
+
+
+class SystemctlKilledByTheShutdown(RecordingEffects):
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        result = super().run(argv, env=env, check=check)
+        if list(argv) == ["systemctl", "--no-block", "kexec"]:
+            return subprocess.CompletedProcess(list(argv), -signal.SIGTERM, "", "")
+        if argv[:2] == ["systemctl", "is-system-running"]:
+            return subprocess.CompletedProcess(list(argv), 1, "running\n", "")
+        return result
+
+
+def test_systemctl_killed_by_a_signal_is_a_taken_request(machine: Path) -> None:
+    # The session it ran in was stopped by the shutdown: the kernel must stay loaded.
+    fake = SystemctlKilledByTheShutdown(machine)
+    assert _reboot(machine, fake, "--yes") == 0
+    assert "kexec_unload" not in fake.names()
+    assert _loaded(machine) == "1"

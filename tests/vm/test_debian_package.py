@@ -16,15 +16,7 @@ from tests.unit.test_debian import build_deb, require_build_tools
 from tests.vm.summary import record
 from tests.vm.test_scenarios import booted_guest, fast_reboot, firmware_reboot, victim_stopped
 
-pytestmark = [
-    pytest.mark.vm,
-    # Runs at 1aa8ae6 and at 280f868 (TCG): install, `enable` and `status` pass, then
-    # `fastreboot enable` + `fastreboot reboot --yes` ended in `(sd-kexec) failed with exit
-    # status 1` and a firmware reset (the kernel was unloaded during the shutdown). With
-    # `fastreboot load` first and the output through a pipe the same scenario booted by
-    # kexec, its record ok and `man fastreboot` shown. See /work/coord/report-deb.md.
-    pytest.mark.skip(reason="fast reboot from the packaged install not yet passing"),
-]
+pytestmark = pytest.mark.vm
 # (the image's own fastreboot-ready.service marks the end of each boot for the harness)
 UNITS = "fastreboot-{record,auto-load,preload}*"
 LEFT_OVER = (

@@ -31,7 +31,8 @@ def _ask_systemd(
     # stops the session it runs in.
     argv = [argv[0], "--no-block", *argv[1:]]
     result = effects.run(argv, env=env, check=False)
-    if result.returncode == 0 or _shutting_down(effects):
+    # Ended by a signal: in this window only the shutdown it started stops its session.
+    if result.returncode <= 0 or _shutting_down(effects):
         return
     lines = (result.stderr or result.stdout or "").strip().splitlines()
     raise RebootError(
@@ -41,10 +42,12 @@ def _ask_systemd(
 
 
 def _shutting_down(effects: Effects) -> bool:
-    state = effects.run(["systemctl", "is-system-running"], check=False).stdout.strip()
-    if state == "stopping":
+    state = effects.run(["systemctl", "is-system-running"], check=False)
+    if state.stdout.strip() == "stopping" or state.returncode < 0:
         return True
     jobs = effects.run(["systemctl", "list-jobs", "--no-legend", "--no-pager"], check=False)
+    if jobs.returncode < 0:
+        return True
     targets = ("kexec.target", "reboot.target", "soft-reboot.target")
     return any(line.split()[1:2] in ([t] for t in targets) for line in jobs.stdout.splitlines())
 

@@ -103,6 +103,9 @@ def main(
         return _run(args, Context(SysRoot(args.root or Path("/")), stdin, effects_factory, guard))
     finally:
         guard.restore()
+        for stream in guard.streams:
+            if stream.lost:  # a write already failed: nothing more can reach it
+                _to_devnull(stream.inner)
         _settle_streams()
 
 
