@@ -457,3 +457,79 @@ def test_10_status_says_what_a_plain_reboot_does_with_a_kernel_loaded(
             + (", system bus" if variant == "dbus" else ""),
             f"status said {would!r}; {seen}",
         )
+
+
+# ------------------------------------------------------------------ the terminal goes away
+
+# Runs a command on a fresh pseudo-terminal (its controlling terminal, as an SSH session's)
+# and closes the terminal when the prompt appears or a marker file exists: the kernel then
+# sends the session SIGHUP and every later write to the terminal fails with EIO.
+HANGUP_DRIVER = r"""import os, pty, select, sys, time
+until, argv = sys.argv[1], sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+seen, deadline = b"", time.monotonic() + 180
+while time.monotonic() < deadline:
+    if b"[y/N]" in seen if until == "prompt" else os.path.exists(until):
+        break
+    if select.select([fd], [], [], 0.05)[0]:
+        try:
+            seen += os.read(fd, 4096)
+        except OSError:
+            break
+os.close(fd)
+print("hung up; exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+# Stand-ins that mark the moment to hang up, then do the real work a little later.
+SLOW_KEXEC = '#!/bin/sh\ntouch /run/hangup-now; sleep 3; exec /usr/sbin/kexec "$@"\n'
+SLOW_SYSTEMCTL = (
+    '#!/bin/sh\n[ "$1" = kexec ] && { touch /run/hangup-now; sleep 3; }\n'
+    'exec /usr/bin/systemctl "$@"\n'
+)
+
+
+def _fastreboot_log(guest: Guest, boot: str) -> str:
+    return guest.run(f"journalctl -b {boot} -t fastreboot -o cat --no-pager").output
+
+
+def test_12_a_hang_up_cancels_before_the_answer_and_not_after_it(systemd_guest: Guest) -> None:
+    guest = systemd_guest
+    # A persistent journal, so that the boot after a fast reboot can read the one before.
+    guest.run(
+        "mkdir -p /var/log/journal /root/wrap && systemd-tmpfiles --create --prefix "
+        "/var/log/journal && journalctl --flush && "
+        f"printf '%s' '{HANGUP_DRIVER}' > /root/hangup.py && "
+        f"printf '%s' '{SLOW_KEXEC}' > /root/wrap/kexec && "
+        f"printf '%s' '{SLOW_SYSTEMCTL}' > /root/wrap/systemctl && chmod +x /root/wrap/*"
+    )
+    boot = guest.current
+    assert boot is not None
+
+    # 1. At the question: cancelled, nothing loaded, the same boot, and the journal says so.
+    out = guest.run("python3 /root/hangup.py prompt fastreboot reboot").output
+    assert "hung up; exit 129" in out or "hung up; exit 10" in out, out
+    assert kexec_loaded(guest) == "0"
+    assert guest.run("cat /proc/sys/kernel/random/boot_id").output.strip() == boot.boot_id
+    assert "cancelled" in _fastreboot_log(guest, "0")
+
+    # 2. During the load, and 3. between the load and the init system's request: the
+    # answer was --yes, so the reboot that was asked for happens.
+    seen = []
+    for step, wrapped in (("during the load", "--load-method kexec_load"),
+                          ("before the request", "")):
+        before = guest.current
+        assert before is not None
+        _, after, downtime = fast_reboot(
+            guest,
+            "rm -f /run/hangup-now; PATH=/root/wrap:$PATH python3 /root/hangup.py "
+            f"/run/hangup-now fastreboot reboot --yes {wrapped}",
+        )
+        assert after.kernel == NEW and victim_stopped(guest, before.boot_id)
+        log = _fastreboot_log(guest, "-1")
+        assert "asked by uid 0 (root)" in log and "on /dev/pts/" in log, log
+        assert f"fast reboot into Linux {NEW} started" in log, log
+        seen.append(f"{step}: kexec, downtime {downtime:.1f} s")
+    last = json.loads(guest.run("fastreboot status --json").output)["records"][-1]
+    assert last["state"] == "ok", last
+    record("12 terminal hung up", "at the question: cancelled, nothing loaded; " + "; ".join(seen))
