@@ -484,7 +484,7 @@ print("hung up; exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=T
 # Stand-ins that mark the moment to hang up, then do the real work a little later.
 SLOW_KEXEC = '#!/bin/sh\ntouch /run/hangup-now; sleep 3; exec /usr/sbin/kexec "$@"\n'
 SLOW_SYSTEMCTL = (
-    '#!/bin/sh\n[ "$1" = kexec ] && { touch /run/hangup-now; sleep 3; }\n'
+    '#!/bin/sh\ncase " $* " in *" kexec "*) touch /run/hangup-now; sleep 3;; esac\n'
     'exec /usr/bin/systemctl "$@"\n'
 )
 
@@ -493,8 +493,15 @@ def _fastreboot_log(guest: Guest, boot: str) -> str:
     return guest.run(f"journalctl -b {boot} -t fastreboot -o cat --no-pager").output
 
 
-def test_12_a_hang_up_cancels_before_the_answer_and_not_after_it(systemd_guest: Guest) -> None:
-    guest = systemd_guest
+def test_12_a_hang_up_cancels_before_the_answer_and_not_after_it(
+    systemd_image: GuestImage, project_disk: Path, tmp_path: Path
+) -> None:
+    # A guest of its own: the shared one has been through enable, cold and lockdown.
+    with booted_guest(systemd_image, project_disk, tmp_path, "hang-up") as guest:
+        _hang_up_scenarios(guest)
+
+
+def _hang_up_scenarios(guest: Guest) -> None:
     # A persistent journal, so that the boot after a fast reboot can read the one before.
     guest.run(
         "mkdir -p /var/log/journal /root/wrap && systemd-tmpfiles --create --prefix "
