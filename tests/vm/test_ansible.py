@@ -23,6 +23,7 @@ from harness import Guest, GuestImage, build_image
 from harness.images import NEW_KERNEL_VERSION as NEW
 from harness.qemu import free_port
 from tests.vm.summary import record
+from tests.vm.test_scenarios import stop_and_keep_logs
 
 pytestmark = pytest.mark.vm
 REPO = Path(__file__).resolve().parents[2]
@@ -112,12 +113,7 @@ def fleet(project_disk: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield fl
     finally:
         for guest in guests.values():
-            guest.stop()
-            dest = ARTIFACTS / guest.name
-            dest.mkdir(parents=True, exist_ok=True)
-            for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
-                if path.exists():
-                    shutil.copy2(path, dest / path.name)
+            stop_and_keep_logs(guest, ARTIFACTS)
 
 
 def test_a_check_mode_changes_nothing_and_names_the_hosts(fleet: Fleet) -> None:

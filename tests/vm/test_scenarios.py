@@ -43,12 +43,17 @@ def booted_guest(
         guest.wait_ready(timeout=300)
         yield guest
     finally:
-        guest.stop()
-        dest = ARTIFACTS / guest.name
-        dest.mkdir(parents=True, exist_ok=True)
-        for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
-            if path.exists():
-                shutil.copy2(path, dest / path.name)
+        stop_and_keep_logs(guest, ARTIFACTS)
+
+
+def stop_and_keep_logs(guest: Guest, artifacts: Path) -> None:
+    """Stop the guest and keep its logs in ARTIFACTS/NAME, whether the test passed or not."""
+    guest.stop()
+    dest = artifacts / guest.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in (guest.console_log, guest.timed_log, guest.events_log, guest.qemu_log):
+        if path.exists():
+            shutil.copy2(path, dest / path.name)
 
 
 def fast_reboot(guest: Guest, command: str) -> tuple[ReadyInfo, ReadyInfo, float]:
