@@ -30,6 +30,8 @@ class KdumpConfig:
     mkdumprd_args: str
     files: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    kernel_path: str | None = None  # Debian's KDUMP_KERNEL: a path, not a version
+    initrd_path: str | None = None
 
 
 def read_kdump_config(root: SysRoot) -> KdumpConfig | None:
