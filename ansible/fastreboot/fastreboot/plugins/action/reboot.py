@@ -7,6 +7,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
@@ -14,18 +15,22 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible_collections.fastreboot.fastreboot.plugins.module_utils.fastreboot import (
+    BOOT_ID_COMMAND,
     LAUNCH_DIR,
+    SOFT_STATE_COMMAND,
     find_record,
     launch_command,
+    parse_soft_state,
+    reboot_argv,
     record_complete,
-    selection_args,
+    soft_reboot_seen,
     verify,
+    verify_soft,
 )
 
 display = Display()
 
 MODULE = "fastreboot.fastreboot.reboot"
-BOOT_ID_COMMAND = "cat /proc/sys/kernel/random/boot_id"
 #: Keeps a wait from hanging on a connection whose host went away without closing it.
 KEEPALIVE = "-o ServerAliveInterval=1 -o ServerAliveCountMax=3"
 
@@ -56,28 +61,45 @@ class ActionModule(ActionBase):
 
         fastreboot = args.get("fastreboot_command") or "fastreboot"
         old_boot = prepared["boot_id_before"]
-        argv = [fastreboot, "reboot", "--yes", *selection_args(args)]
-        launched_at = self._launch(argv, result)
+        kind = prepared.get("kind", "kexec")
+        soft_before = prepared.get("soft_state_before") or {}
+        launched_at = self._launch(reboot_argv(fastreboot, kind, args), result)
         if result.get("failed"):
             return result
-        back = self._wait_for_new_boot(old_boot, args, result)
+        if kind == "soft":
+            back = self._wait(args, result, lambda state: state["boot_id"] != old_boot
+                              or soft_reboot_seen(soft_before, state), soft=True)
+        else:
+            back = self._wait(args, result, lambda state: state["boot_id"] != old_boot)
         if back is None:
             return result
-        new_boot, back_at = back
+        state, back_at = back
+        new_boot = state["boot_id"]
         result.update(
             changed=True, rebooted=True, cold=False, boot_id_after=new_boot,
             launched_at=launched_at, back_at=back_at, wait_s=round(back_at - launched_at, 2),
         )
         kernel = self._run("uname -r")["stdout"].strip()
-        record = self._wait_for_record(fastreboot, old_boot, args)
+        record = self._wait_for_record(fastreboot, old_boot, prepared.get("host_time_before"),
+                                       args)
         result.update(kernel=kernel, record=record)
         downtime = record.get("downtime_s") if record else None
         result["downtime_s"] = downtime
         facts.update(fastreboot_record=record, fastreboot_downtime=downtime)
-        problems = verify(plan, old_boot, new_boot, kernel, record)
+        if kind == "soft":
+            # The counter once more: the record unit ran after the wait saw it move.
+            soft_after = self._soft_state()
+            result["soft_state_after"] = soft_after
+            problems = verify_soft(plan, old_boot, new_boot, kernel, record,
+                                   before=soft_before, after=soft_after)
+        else:
+            problems = verify(plan, old_boot, new_boot, kernel, record)
         if problems:
-            result.update(failed=True, msg="the fast reboot did not go as planned: "
+            result.update(failed=True, msg=f"the {kind} reboot did not go as planned: "
                           + "; ".join(problems), problems=problems)
+        elif kind == "soft":
+            result["msg"] = (f"soft reboot, Linux {kernel} stays, downtime {downtime} s "
+                             f"(back {result['wait_s']} s after the start)")
         else:
             result["msg"] = (f"fast reboot into Linux {kernel}, downtime {downtime} s "
                              f"(back {result['wait_s']} s after the start)")
@@ -87,6 +109,10 @@ class ActionModule(ActionBase):
 
     def _run(self, command: str) -> dict[str, Any]:
         return self._low_level_execute_command(command, sudoable=True)
+
+    def _soft_state(self) -> dict[str, int | None]:
+        shown = self._run(SOFT_STATE_COMMAND)
+        return parse_soft_state(shown.get("stdout", "") if shown.get("rc") == 0 else "")
 
     def _launch(self, argv: list[str], result: dict[str, Any]) -> float:
         token = secrets.token_hex(4)
@@ -124,9 +150,19 @@ class ActionModule(ActionBase):
                 continue
         return None
 
-    def _wait_for_new_boot(
-        self, old_boot: str, args: dict[str, Any], result: dict[str, Any]
-    ) -> tuple[str, float] | None:
+    @staticmethod
+    def _probe_command(args: dict[str, Any], soft: bool) -> str:
+        """One command per attempt: the boot id on the first line, then (for a soft
+        reboot) systemd's soft-reboot state."""
+        boot_id = args.get("boot_id_command") or BOOT_ID_COMMAND
+        return f"{boot_id} && {{ {SOFT_STATE_COMMAND} 2>/dev/null || true; }}" if soft else boot_id
+
+    def _wait(
+        self, args: dict[str, Any], result: dict[str, Any],
+        back: Callable[[dict[str, Any]], bool], *, soft: bool = False,
+    ) -> tuple[dict[str, Any], float] | None:
+        """Poll the host until *back* says the reboot happened; returns what the host
+        answered then (boot_id, soft_reboots, userspace_us) and the controller's time."""
         timeout = float(args.get("reboot_timeout") or 600)
         interval = float(args.get("poll_interval") or 1.0)
         connect = int(args.get("connect_timeout") or 3)
@@ -141,15 +177,20 @@ class ActionModule(ActionBase):
         last_error = ""
         token = result["launch_token"]
         checked_launch = time.monotonic()
+        probe = self._probe_command(args, soft)
         # A connection opened before the launch has no keepalive: drop it.
         self._reset_connection()
         try:
             while time.monotonic() < deadline:
                 try:
-                    answer = self._run(BOOT_ID_COMMAND)
-                    boot = answer.get("stdout", "").strip()
-                    if answer.get("rc") == 0 and boot and boot != old_boot:
-                        return boot, time.time()
+                    answer = self._run(probe)
+                    lines = to_text(answer.get("stdout", "")).splitlines()
+                    boot = lines[0].strip() if lines else ""
+                    if answer.get("rc") == 0 and boot:
+                        state: dict[str, Any] = {"boot_id": boot,
+                                                 **parse_soft_state("\n".join(lines[1:]))}
+                        if back(state):
+                            return state, time.time()
                     last_error = f"still boot {boot or '?'}"
                     # The old boot still answers: has the reboot command given up?
                     if time.monotonic() - checked_launch > 5:
@@ -179,7 +220,7 @@ class ActionModule(ActionBase):
             self._connection.reset()
 
     def _wait_for_record(
-        self, fastreboot: str, old_boot: str, args: dict[str, Any]
+        self, fastreboot: str, old_boot: str, since: float | None, args: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The record of this reboot, once the new boot's unit completed it (the unit runs
         when the services are up, which can be just after SSH answers)."""
@@ -189,7 +230,7 @@ class ActionModule(ActionBase):
             shown = self._run(f"{fastreboot} status --json")
             if shown.get("rc") == 0:
                 try:
-                    record = find_record(json.loads(shown["stdout"]), old_boot)
+                    record = find_record(json.loads(shown["stdout"]), old_boot, since)
                 except ValueError:
                     record = None
             if record_complete(record) or time.monotonic() > deadline:
@@ -209,10 +250,10 @@ class ActionModule(ActionBase):
         launched_at = self._launch([fastreboot, "cold", "--yes"], result)
         if result.get("failed"):
             return result
-        back = self._wait_for_new_boot(old_boot, args, result)
+        back = self._wait(args, result, lambda state: state["boot_id"] != old_boot)
         if back is None:
             return result
-        new_boot, back_at = back
+        new_boot, back_at = back[0]["boot_id"], back[1]
         kernel = self._run("uname -r")["stdout"].strip()
         result.update(
             changed=True, rebooted=True, cold=True, boot_id_after=new_boot, kernel=kernel,

@@ -8,14 +8,24 @@ DOCUMENTATION = r"""
 module: reboot
 short_description: Reboot a Linux host through kexec with fastreboot, and verify it came back
 description:
-  - Plans a fast reboot with C(fastreboot plan --json), loads the planned kernel with
-    C(fastreboot load) while every service still runs (a refused load fails the host
-    before anything on it is stopped), starts C(fastreboot reboot --yes) detached from the
-    SSH session, waits for the host to answer again and verifies the boot that came back.
-  - The host passes when its boot id changed, the planned kernel runs, and fastreboot's
-    downtime record for this reboot says C(ok) and that the kernel came from kexec. A host
-    that comes back on another kernel, through the firmware, or not within
+  - Plans a fast reboot with C(fastreboot plan --json --kind KIND), loads the planned
+    kernel with C(fastreboot load) while every service still runs (a refused load fails
+    the host before anything on it is stopped), starts C(fastreboot reboot --yes --kind
+    DECIDED) detached from the SSH session, waits for the host to answer again and
+    verifies the reboot that was done.
+  - The kind the plan decided (its C(reboot_kind); with O(kind=auto) soft when the kernel
+    stays, else kexec) is passed explicitly to C(fastreboot reboot), so what is waited for
+    is what the host does. A soft reboot loads nothing.
+  - After a kexec the host passes when its boot id changed, the planned kernel runs, and
+    fastreboot's downtime record for this reboot says C(ok) and that the kernel came from
+    kexec. A host that comes back on another kernel, through the firmware, or not within
     O(reboot_timeout) fails, with the record's own words when there is one.
+  - After a soft reboot (C(systemctl soft-reboot), systemd 254 and later) the boot id
+    stays. The host is back when it answers again and systemd's C(SoftRebootsCount)
+    (systemd 256 and later; before, the start of userspace) moved. It passes when the boot
+    id and the running kernel are unchanged, the counter went up by exactly one, and the
+    record of this reboot is of kind C(soft), complete and C(ok). A changed boot id fails,
+    because the kernel booted again and the kernel state a soft reboot keeps is gone.
   - Waiting does not back off as M(ansible.builtin.reboot) does; the host is tried every
     O(poll_interval) seconds with a short O(connect_timeout), so its return is seen within
     about a second of SSH answering.
@@ -29,11 +39,29 @@ version_added: 0.1.0
 author:
   - fastreboot developers
 options:
+  kind:
+    description:
+      - Which reboot (C(fastreboot --kind)). V(kexec) boots the planned kernel through
+        kexec. V(soft) restarts userspace only (C(systemctl soft-reboot), systemd 254 and
+        later; the kernel stays). V(auto) lets the plan decide, soft when the planned
+        kernel is the running one and systemd can, else kexec.
+      - A plan that decides a firmware reboot (V(auto) for a kernel whose fast reboot fell
+        back before) refuses the host; O(cold_fallback) then reboots it with
+        C(fastreboot cold).
+    type: str
+    choices: [auto, kexec, soft]
+    default: kexec
+  boot_id_command:
+    description:
+      - The command that prints the host's boot id, read before the reboot and while
+        waiting (as M(ansible.builtin.reboot)'s C(boot_time_command)).
+    type: str
+    default: cat /proc/sys/kernel/random/boot_id
   state:
     description:
       - V(rebooted) plans, loads, reboots and verifies.
       - V(loaded) only plans and loads (stage the kernel ahead of the window; a refused
-        load fails here, before any drain).
+        load fails here, before any drain). A soft plan loads nothing.
       - V(planned) only plans, as check mode does.
     type: str
     choices: [rebooted, loaded, planned]
@@ -85,7 +113,8 @@ options:
     type: bool
     default: false
   reboot_timeout:
-    description: Seconds to wait for the host to answer again with a new boot id.
+    description: Seconds to wait for the host to answer again after the reboot (a new boot
+      id; after a soft reboot, a moved soft-reboot counter).
     type: int
     default: 600
   connect_timeout:
@@ -133,6 +162,11 @@ EXAMPLES = r"""
     only_if_needed: true
     target: newest
 
+- name: Soft reboot when the kernel stays (a userspace update), else kexec
+  fastreboot.fastreboot.reboot:
+    kind: auto
+  register: fr
+
 - name: Stage the kernel before draining; a refused load fails here
   fastreboot.fastreboot.reboot:
     state: loaded
@@ -159,8 +193,25 @@ boot_id_before:
   description: The host's boot id before the reboot.
   returned: always
   type: str
+kind:
+  description: The kind of reboot the plan decided and the module ran (V(kexec) or V(soft)).
+  returned: always
+  type: str
+kind_why:
+  description: Why the plan decided that kind (its C(reboot_kind_why)).
+  returned: always
+  type: str
+soft_state_before:
+  description: systemd's C(soft_reboots) counter and C(userspace_us) start before a soft
+    reboot (None where systemd has no such property).
+  returned: when the kind is soft
+  type: dict
+soft_state_after:
+  description: The same after the soft reboot.
+  returned: when soft-rebooted
+  type: dict
 boot_id_after:
-  description: The boot id of the boot that came back.
+  description: The boot id of the boot that came back (the same after a soft reboot).
   returned: when rebooted
   type: str
 kernel:
@@ -169,18 +220,18 @@ kernel:
   type: str
 record:
   description: fastreboot's downtime record of this reboot (C(fastreboot status --json)).
-  returned: when rebooted through kexec
+  returned: when rebooted (kexec or soft)
   type: dict
 downtime_s:
   description: The downtime the record measured, from the reboot request to the services up.
-  returned: when rebooted through kexec
+  returned: when rebooted (kexec or soft)
   type: float
 launched_at:
   description: Controller wall clock (seconds since the epoch) when the reboot was started.
   returned: when rebooted
   type: float
 back_at:
-  description: Controller wall clock when the host answered with a new boot id.
+  description: Controller wall clock when the host answered after the reboot.
   returned: when rebooted
   type: float
 wait_s:
@@ -199,17 +250,24 @@ refused:
 
 import json
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fastreboot.fastreboot.plugins.module_utils.fastreboot import (
+    KINDS,
     REBOOT_REQUIRED,
     REFUSED_EXIT_CODES,
+    SOFT_STATE_COMMAND,
+    decided_kind,
+    parse_soft_state,
     plan_errors,
     reboot_needed,
     selection_args,
 )
 
 ARGUMENT_SPEC = {
+    "kind": {"type": "str", "choices": list(KINDS), "default": "kexec"},
+    "boot_id_command": {"type": "str", "default": "cat /proc/sys/kernel/random/boot_id"},
     "state": {"type": "str", "choices": ["rebooted", "loaded", "planned"], "default": "rebooted"},
     "only_if_needed": {"type": "bool", "default": False},
     "kernel": {"type": "str"},
@@ -228,9 +286,11 @@ ARGUMENT_SPEC = {
 }
 
 
-def _boot_id() -> str:
-    with open("/proc/sys/kernel/random/boot_id") as fh:
-        return fh.read().strip()
+def _boot_id(module: AnsibleModule) -> str:
+    rc, out, err = module.run_command(module.params["boot_id_command"], use_unsafe_shell=True)
+    if rc != 0 or not out.strip():
+        module.fail_json(msg=f"cannot read the boot id: {err.strip() or 'no output'}", rc=rc)
+    return str(out.strip())
 
 
 def main() -> None:
@@ -238,14 +298,17 @@ def main() -> None:
     params = module.params
     binary = module.get_bin_path(params["fastreboot_command"], required=True)
     selection = selection_args(params)
-    result: dict[str, object] = {"changed": False, "rebooted": False, "boot_id_before": _boot_id()}
+    result: dict[str, object] = {"changed": False, "rebooted": False,
+                                 "boot_id_before": _boot_id(module)}
 
-    rc, out, err = module.run_command([binary, "plan", "--json", *selection])
+    rc, out, err = module.run_command([binary, "plan", "--json", "--kind", params["kind"],
+                                       *selection])
     if rc != 0:
         module.fail_json(msg=f"fastreboot plan failed: {err.strip() or out.strip()}", rc=rc,
                          refused=rc in REFUSED_EXIT_CODES, **result)
     plan = json.loads(out)
-    result["plan"] = plan
+    kind = decided_kind(plan)
+    result.update(plan=plan, kind=kind, kind_why=plan.get("reboot_kind_why", ""))
     needed, reason = (True, "a reboot was asked for")
     if params["only_if_needed"]:
         needed, reason = reboot_needed(plan, os.path.exists(REBOOT_REQUIRED))
@@ -274,6 +337,13 @@ def main() -> None:
                 module.fail_json(msg=f"fastreboot setup failed: {err.strip()}", rc=rc, **result)
             result["changed"] = True
 
+    # The host's clock before the reboot: the record of this reboot is requested later.
+    result["host_time_before"] = time.time()
+    if kind == "soft":
+        # Nothing to load: the kernel stays. What the wait compares with.
+        rc, out, err = module.run_command(SOFT_STATE_COMMAND, use_unsafe_shell=True)
+        result.update(loaded=False, soft_state_before=parse_soft_state(out if rc == 0 else ""))
+        module.exit_json(**result)
     if plan.get("already_loaded") is None:
         rc, out, err = module.run_command([binary, "load", *selection])
         if rc != 0:
