@@ -422,8 +422,8 @@ def test_a_refusing_plan_fails_in_check_mode_too(installed: Path, tmp_path: Path
     assert result["changed"] is True and result["cold"] is True
 
 
-needs_run = pytest.mark.skipif(
-    not os.access("/run", os.W_OK), reason="the launch writes its output to /run/fastreboot-ansible")
+needs_run = pytest.mark.skipif(not os.access("/run", os.W_OK),
+                               reason="the launch writes its output to /run/fastreboot-ansible")
 SOFT = {**SOFT_PLAN, "reboot_kind_why": "asked for"}
 AUTO_SOFT = {**SOFT_PLAN, "reboot_kind_why": "auto: the kernel stays (same build)"}
 AUTO_KEXEC = {**PLAN, "reboot_kind": "kexec", "reboot_kind_why": "auto: another kernel"}
