@@ -60,6 +60,16 @@ class PreflightError(FastrebootError):
     exit_code = 5
 
 
+class CrashKernelNotLoaded(PreflightError):
+    """`kdump test` without a loaded crash kernel: the crash would save nothing."""
+
+
+class NoCrashDump(FastrebootError):
+    """`kdump save` outside a capture boot: there is no /proc/vmcore."""
+
+    exit_code = 1
+
+
 class PermissionError_(FastrebootError):
     """Not allowed: not root, no CAP_SYS_BOOT, a --root other than / for a changing command."""
 

@@ -22,6 +22,7 @@ class RecordingEffects:
         fail_load: str | None = None,
         fail_commands: Sequence[str] = (),
         stdout: Mapping[str, str] | None = None,
+        dmesg: str = "",
     ) -> None:
         self.root = SysRoot(root)
         self.calls: list[tuple[object, ...]] = []
@@ -30,6 +31,7 @@ class RecordingEffects:
         self.fail_load = fail_load  # None, "unsupported", "rejected" (policy) or "failed"
         self.fail_commands = set(fail_commands)
         self.stdout = dict(stdout or {})  # "systemctl list-jobs" -> what it prints
+        self.dmesg = dmesg  # what `makedumpfile --dump-dmesg` writes
 
     def _flag(self, crash: bool) -> Path:
         return self.root.lexical(
@@ -65,6 +67,13 @@ class RecordingEffects:
         if argv[0] == "kexec" and "-u" not in argv:
             self._flag("-p" in argv).write_text("1\n")
         code = 1 if argv[0] in self.fail_commands else 0
+        if argv[0] == "makedumpfile" and not code:
+            # The output file, as makedumpfile writes it: the log as text, or a dump.
+            written = self.root.lexical(argv[-1])
+            if "--dump-dmesg" in argv:
+                written.write_text(self.dmesg)
+            else:
+                written.write_bytes(b"\0" * 4096)
         if code and check:
             raise CommandError(f"{' '.join(argv)} failed with exit code 1")
         out = self.stdout.get(" ".join(argv[:2]), "")
@@ -92,6 +101,17 @@ class RecordingEffects:
     def log_event(self, message: str, *, severity: Severity) -> None:
         # Kept apart from the calls: a log line changes nothing on the machine.
         self.events.append((severity, message))
+
+    def make_dir(self, path: str) -> None:
+        self.calls.append(("make_dir", path))
+        self.root.lexical(path).mkdir(parents=True, exist_ok=True)
+
+    def publish_dir(self, temporary: str, final: str) -> None:
+        self.calls.append(("publish_dir", temporary, final))
+        self.root.lexical(temporary).rename(self.root.lexical(final))
+
+    def trigger_crash(self) -> None:
+        self.calls.append(("trigger_crash",))
 
     def names(self) -> list[str]:
         """The calls as short strings, e.g. ["kexec_file_load", "run systemctl kexec"]."""

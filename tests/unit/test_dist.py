@@ -116,7 +116,9 @@ def test_the_completion_offers_every_command_option_and_choice() -> None:
         "kexec_file_load",
         "kexec_load",
     ]
-    assert sorted(_complete(script, "fastreboot", "kdump", "")) == ["load", "status", "unload"]
+    assert sorted(_complete(script, "fastreboot", "kdump", "")) == sorted(
+        ("load", "unload", "status", "enable", "disable", "test", "save")
+    )
     assert _complete(script, "fastreboot", "--root", "/", "sta") == ["status"]
     assert {"default", "newest", "running", "kexec_load"} <= choices
 

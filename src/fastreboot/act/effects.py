@@ -88,6 +88,16 @@ class Effects(Protocol):
         """One line in the system log, so that an administrator can find out later what
         happened; never an error (no log daemon means the line is lost)."""
 
+    def make_dir(self, path: str) -> None:
+        """Create the directory and its parents (mode 0700: a dump holds all of memory)."""
+
+    def publish_dir(self, temporary: str, final: str) -> None:
+        """Make the files in *temporary* durable, then rename it to *final*: a crash in
+        between leaves the temporary name, never a complete-looking *final*."""
+
+    def trigger_crash(self) -> None:
+        """Crash the kernel on purpose (sysrq c): returns only if it did not happen."""
+
 
 class HostEffects:
     """The real machine. Only ever built for root ``/``."""
@@ -186,3 +196,28 @@ class HostEffects:
         # /dev/log: the journal on systemd, the syslog daemon on sysvinit (`-t fastreboot`).
         syslog.openlog("fastreboot", syslog.LOG_PID, syslog.LOG_DAEMON)
         syslog.syslog(_SYSLOG_PRIORITY[severity], message)
+
+    def make_dir(self, path: str) -> None:
+        Path(path).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def publish_dir(self, temporary: str, final: str) -> None:
+        source = Path(temporary)
+        for entry in source.iterdir():
+            with open(entry, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(source)
+        os.rename(source, final)  # fails rather than replace an existing dump
+        _fsync_dir(Path(final).parent)
+
+    def trigger_crash(self) -> None:
+        # The kernel's own trigger, whatever kernel.sysrq allows on the keyboard.
+        with open("/proc/sysrq-trigger", "w", encoding="ascii") as handle:
+            handle.write("c")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -95,6 +95,24 @@ def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
         raise RebootError(f"the init system refused the reboot: {error.message}") from error
 
 
+def request_power_action(effects: Effects, method: RebootMethod, action: str) -> None:
+    """After a crash dump: reboot through the firmware, halt or power off ("reboot",
+    "halt", "poweroff"). Nothing is loaded in a capture boot, so no kexec can happen."""
+    if action == "reboot":
+        request_cold_reboot(effects, method)
+        return
+    try:
+        if method is RebootMethod.SYSTEMD:
+            _ask_systemd(effects, ["systemctl", action], f"the init system refused to {action}")
+        elif method is RebootMethod.SYSV:
+            effects.run(["telinit", "0"])
+        else:
+            effects.sync()
+            effects.run([action, "-f"])
+    except CommandError as error:
+        raise RebootError(f"the init system refused to {action}: {error.message}") from error
+
+
 def cold_requested(root: SysRoot) -> bool:
     """`fastreboot cold` (this boot) or Debian's /no-kexec-reboot asked for a firmware reboot."""
     return any(root.exists(marker) for marker in (COLD_MARKER, NO_KEXEC_FILE))

@@ -144,3 +144,54 @@ def disable(effects: Effects) -> list[str]:
         effects.remove_file(units.SHUTDOWN_HOOK)
     effects.run(["systemctl", "daemon-reload"])
     return [*removed, _unit_path(effects, units.AUTO_LOAD_UNIT, packaged), units.SHUTDOWN_HOOK]
+
+
+KDUMP_UNITS = (units.KDUMP_LOAD_NAME, units.KDUMP_SAVE_NAME)
+
+
+def kdump_enable(effects: Effects) -> list[str]:
+    """Load the crash kernel in every boot from now on, and save the dump in the capture
+    boot. The caller loads it for this boot."""
+    init = read_system_info(effects.root).init_system
+    binary = _binary(effects)
+    packaged = units.packaged(effects.root)
+    if init is InitSystem.SYSV:
+        if not packaged:
+            script = units.sysv_kdump_script(binary)
+            effects.write_file(units.SYSV_KDUMP_SCRIPT, script, mode=0o755)
+        effects.run(["update-rc.d", "fastreboot-kdump", "defaults"])
+        return [units.SYSV_KDUMP_SCRIPT]
+    if not packaged:
+        effects.write_file(units.KDUMP_LOAD_UNIT, units.kdump_load_unit(binary, _code_dir()))
+        effects.write_file(units.KDUMP_SAVE_UNIT, units.kdump_save_unit(binary, _code_dir()))
+    effects.run(["systemctl", "daemon-reload"])
+    effects.run(["systemctl", "enable", *KDUMP_UNITS])
+    return [
+        _unit_path(effects, units.KDUMP_LOAD_UNIT, packaged),
+        _unit_path(effects, units.KDUMP_SAVE_UNIT, packaged),
+    ]
+
+
+def kdump_disable(effects: Effects) -> list[str]:
+    """No crash kernel at boot any more; the one loaded now is unloaded."""
+    init = read_system_info(effects.root).init_system
+    packaged = units.packaged(effects.root)
+    if init is InitSystem.SYSV:
+        if effects.root.exists(units.SYSV_KDUMP_SCRIPT):
+            effects.run(["update-rc.d", "-f", "fastreboot-kdump", "remove"])
+        if not packaged:
+            effects.remove_file(units.SYSV_KDUMP_SCRIPT)
+        removed = [units.SYSV_KDUMP_SCRIPT]
+    else:
+        if packaged or effects.root.exists(units.KDUMP_LOAD_UNIT):
+            effects.run(["systemctl", "disable", *KDUMP_UNITS], check=False)
+        if not packaged:
+            effects.remove_file(units.KDUMP_LOAD_UNIT)
+            effects.remove_file(units.KDUMP_SAVE_UNIT)
+        effects.run(["systemctl", "daemon-reload"])
+        removed = [
+            _unit_path(effects, units.KDUMP_LOAD_UNIT, packaged),
+            _unit_path(effects, units.KDUMP_SAVE_UNIT, packaged),
+        ]
+    unload(effects, crash=True)
+    return removed

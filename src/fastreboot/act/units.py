@@ -10,6 +10,9 @@
   configuration or the kexec configuration changes; a reboot then only checks the plan.
 - on sysvinit, an init script loads in runlevel 6 before Debian's /etc/init.d/kexec jumps.
 Every hook steps aside when /run/fastreboot/cold or /no-kexec-reboot exists (fastreboot cold).
+- fastreboot-kdump-load.service (kdump enable) loads the crash kernel early in every boot,
+  before sysinit.target; fastreboot-kdump-save.service saves the dump in the capture boot
+  (the crash kernel's command line names it); on sysvinit one init script does either.
 
 The Debian package ships the same files, written at build time by
 `python3 -m fastreboot.cli.dist --write DIR` (debian/rules); `setup`, `enable` and
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 from fastreboot.config.debian import DEBIAN_KEXEC, DEBIAN_KEXEC_D
 from fastreboot.config.own import OWN_CONFIG
+from fastreboot.plan import kdump
 from fastreboot.sysroot import SysRoot
 
 RECORD_UNIT = "/etc/systemd/system/fastreboot-record.service"
@@ -42,6 +46,11 @@ PRELOAD_WATCHED = (
     DEBIAN_KEXEC_D,
     OWN_CONFIG,
 )
+KDUMP_LOAD_NAME = kdump.LOAD_UNIT
+KDUMP_SAVE_NAME = kdump.SAVE_UNIT
+SYSV_KDUMP_SCRIPT = kdump.SYSV_KDUMP_SCRIPT
+KDUMP_LOAD_UNIT = f"/etc/systemd/system/{KDUMP_LOAD_NAME}"
+KDUMP_SAVE_UNIT = f"/etc/systemd/system/{KDUMP_SAVE_NAME}"
 SYSV_SCRIPT = "/etc/init.d/fastreboot-auto-load"
 SYSV_RECORD_SCRIPT = "/etc/init.d/fastreboot-record"
 
@@ -203,6 +212,74 @@ exit 0
 """
 
 
+def kdump_load_unit(binary: str, code_dir: str) -> str:
+    # No default dependencies: it needs only /boot, /sys and its own code, so the crash
+    # kernel is loaded before the services start (a crash while they start is caught).
+    return f"""[Unit]
+Description=Load the crash kernel (kdump) early in the boot
+DefaultDependencies=no
+ConditionPathExists=!/proc/vmcore
+After=local-fs.target systemd-journald.socket
+Before=sysinit.target shutdown.target
+Conflicts=shutdown.target
+RequiresMountsFor=/boot {code_dir}
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={binary} kdump load
+
+[Install]
+WantedBy=sysinit.target
+"""
+
+
+def kdump_save_unit(binary: str, code_dir: str) -> str:
+    # The crash kernel's systemd.unit= names this unit: the capture boot starts only it and
+    # what it needs (sysinit.target mounts the file systems), then `kdump save` asks for the
+    # final_action. WantedBy: a capture boot without that argument saves too.
+    return f"""[Unit]
+Description=Save the crash dump (kdump capture boot)
+ConditionPathExists=/proc/vmcore
+After=local-fs.target remote-fs.target
+RequiresMountsFor={code_dir}
+
+[Service]
+Type=oneshot
+ExecStart={binary} kdump save
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def sysv_kdump_script(binary: str) -> str:
+    return f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          fastreboot-kdump
+# Required-Start:    $local_fs $remote_fs
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:
+# Short-Description: Load the crash kernel, or save the dump in the capture boot
+### END INIT INFO
+[ -x {binary} ] || exit 0
+case "$1" in
+  start)
+    if [ -e /proc/vmcore ]; then
+      {binary} kdump save
+    else
+      {binary} kdump load || echo "fastreboot: the crash kernel was not loaded"
+    fi
+    ;;
+  stop|restart|force-reload) ;;
+esac
+exit 0
+"""
+
+
 def package_files() -> dict[str, tuple[str, int]]:
     """The Debian package's copy of every unit, hook and init script: path -> (text, mode)."""
     binary, code_dir, unit_dir = PACKAGE_BINARY, PACKAGE_CODE_DIR, PACKAGE_UNIT_DIRS[0]
@@ -214,5 +291,8 @@ def package_files() -> dict[str, tuple[str, int]]:
         "/lib/systemd/system-shutdown/fastreboot": (shutdown_hook(PACKAGE_PYTHON), 0o755),
         SYSV_SCRIPT: (sysv_auto_load_script(binary), 0o755),
         SYSV_RECORD_SCRIPT: (sysv_record_script(binary), 0o755),
+        f"{unit_dir}/{KDUMP_LOAD_NAME}": (kdump_load_unit(binary, code_dir), 0o644),
+        f"{unit_dir}/{KDUMP_SAVE_NAME}": (kdump_save_unit(binary, code_dir), 0o644),
+        SYSV_KDUMP_SCRIPT: (sysv_kdump_script(binary), 0o755),
     }
 

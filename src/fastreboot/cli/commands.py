@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
@@ -13,15 +14,18 @@ from fastreboot.act import install, records
 from fastreboot.act import reboot as acting
 from fastreboot.act.effects import Effects, HostEffects
 from fastreboot.act.initsystem import automatic_load_refused, reboot_in_progress
+from fastreboot.act.kdump import crash_on_purpose, refuse_unless_loaded, save_and_finish
 from fastreboot.act.status import record_unit_installed, system_status
 from fastreboot.boot.choice import boot_candidates
 from fastreboot.cli import output
 from fastreboot.cli.guard import Guard
-from fastreboot.cli.prompt import COLD_PROMPT, FAST_PROMPT, SOFT_PROMPT, confirm
+from fastreboot.cli.prompt import COLD_PROMPT, FAST_PROMPT, KDUMP_TEST_PROMPT, SOFT_PROMPT, confirm
+from fastreboot.config.kdumpconf import read_dump_settings
 from fastreboot.config.own import LoadMethod, RebootKind, RebootMethod, Target
 from fastreboot.errors import FastrebootError
 from fastreboot.plan import staged
-from fastreboot.plan.kdump import make_kdump_plan
+from fastreboot.plan.dumps import saved_dumps
+from fastreboot.plan.kdump import KdumpPlan, make_kdump_plan
 from fastreboot.plan.plan import Options, Plan, make_plan
 from fastreboot.plan.staged import LoadOrigin
 from fastreboot.plan.sysinfo import InitSystem, SystemInfo, read_system_info
@@ -233,21 +237,44 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_kdump(args: argparse.Namespace, ctx: Context) -> int:
-    if args.action == "unload":
+    action = args.action
+    if action == "unload":
         acting.unload(ctx.commit(), crash=True)
         ctx.done("crash kernel unloaded")
         return 0
+    if action == "save":
+        return _kdump_save(ctx)
+    if action == "test":
+        return _kdump_test(args, ctx)
+    if action == "disable":
+        return _installed(ctx, "kdump disable", install.kdump_disable(ctx.commit()))
     plan = make_kdump_plan(ctx.root)
-    if args.action == "status":
+    if action == "status":
         loaded = read_system_info(ctx.root).kexec_crash_loaded
+        dumps = saved_dumps(ctx.root, plan.dump.path)
         if args.json:
-            output.print_json({**plan.to_json(), "loaded": loaded})
+            output.print_json(
+                {**plan.to_json(), "loaded": loaded, "dumps": [d.to_json() for d in dumps]}
+            )
         else:
             output.format_kdump(plan, sys.stdout)
             print(f"  loaded:   {'yes' if loaded else 'no'}")
+            output.format_dumps(plan.dump.path, dumps, sys.stdout)
         return 0
     acting.refuse_on_errors(plan.errors)
     effects = ctx.commit()
+    if action == "enable":
+        installed = install.kdump_enable(effects)
+        plan = make_kdump_plan(ctx.root)  # its command line now names the save unit
+        acting.refuse_on_errors(plan.errors)
+    _load_crash_kernel(effects, plan)
+    if action == "enable":
+        _installed(ctx, "kdump enable", installed)
+    ctx.done(f"crash kernel {plan.kernel} loaded")
+    return 0
+
+
+def _load_crash_kernel(effects: Effects, plan: KdumpPlan) -> None:
     acting.load_kernel(
         effects,
         plan.kernel,
@@ -257,7 +284,29 @@ def cmd_kdump(args: argparse.Namespace, ctx: Context) -> int:
         crash=True,
         extra_args=plan.extra_kexec_args,
     )
-    ctx.done(f"crash kernel {plan.kernel} loaded")
+
+
+def _kdump_save(ctx: Context) -> int:
+    """In the capture boot: save the dump, then the final_action (failure_action)."""
+    settings = read_dump_settings(ctx.root)
+    method = _cold_method(read_system_info(ctx.root))
+    directory = save_and_finish(ctx.commit(), settings, method, when=time.time())
+    ctx.done(f"dump saved in {directory}; {settings.final_action}")
+    return 0
+
+
+def _kdump_test(args: argparse.Namespace, ctx: Context) -> int:
+    refuse_unless_loaded(ctx.root)
+    print(
+        "kdump test crashes this machine on purpose (sysrq c): the crash kernel saves a dump,"
+        " then the machine reboots",
+        file=sys.stderr,
+    )
+    if not args.yes:
+        confirm(KDUMP_TEST_PROMPT, ctx.stdin)
+    effects = ctx.commit()
+    ctx.guard.log("kdump test: crashing the kernel on purpose (sysrq c)")
+    crash_on_purpose(effects)
     return 0
 
 

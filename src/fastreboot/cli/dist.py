@@ -22,6 +22,7 @@ from fastreboot.act.initsystem import COLD_MARKER, NO_KEXEC_FILE
 from fastreboot.act.records import RECORD_DIR
 from fastreboot.cli.table import SELECTION_OPTIONS, build_parser
 from fastreboot.config.debian import DEBIAN_KEXEC, DEBIAN_KEXEC_D
+from fastreboot.config.kdumpconf import KDUMP_CONF, KDUMP_TOOLS
 from fastreboot.config.own import CONFIG_KEYS, OWN_CONFIG
 from fastreboot.config.redhat import KDUMP_SYSCONFIG
 from fastreboot.plan.staged import STATE_FILE
@@ -185,13 +186,16 @@ def man_page(parser: argparse.ArgumentParser | None = None) -> str:
         (DEBIAN_KEXEC, "Debian's kexec settings (read as data, never run)"),
         (DEBIAN_KEXEC_D, "more of Debian's kexec settings"),
         (KDUMP_SYSCONFIG, "the crash kernel settings for `fastreboot kdump`"),
+        (KDUMP_TOOLS, "Debian's kdump-tools settings, read when there is no /etc/sysconfig/kdump"),
+        (KDUMP_CONF, "where and how the capture boot saves a dump (path, core_collector, ...)"),
+        ("/var/crash", "saved dumps, one directory each (vmcore, dmesg.txt)"),
         (RECORD_DIR, "downtime records (removed when the package is purged)"),
         (STATE_FILE, "what `fastreboot load` loaded in this boot"),
         (COLD_MARKER, "written by `fastreboot cold`: this boot's reboot goes through the firmware"),
         (NO_KEXEC_FILE, "Debian's one-shot marker for a firmware reboot, honoured too"),
         (
             f"{units.PACKAGE_UNIT_DIRS[0]}/fastreboot-*",
-            "the units that `fastreboot setup` and `fastreboot enable` enable",
+            "the units that `fastreboot setup`, `enable` and `kdump enable` enable",
         ),
     )
     lines.append(".SH FILES")

@@ -16,6 +16,7 @@ from fastreboot.act.status import StatusReport
 from fastreboot.boot.choice import Candidate
 from fastreboot.config.own import RebootKind, RebootMethod
 from fastreboot.plan.checks import Check, Level
+from fastreboot.plan.dumps import SavedDump
 from fastreboot.plan.fallback import Fallback, WayBackKind
 from fastreboot.plan.kdump import KdumpPlan
 from fastreboot.plan.plan import Plan
@@ -137,6 +138,26 @@ def format_kdump(plan: KdumpPlan, out: TextIO) -> None:
     )
     print("checks:", file=out)
     print_checks(plan.checks, out)
+
+
+def format_dumps(path: str, dumps: tuple[SavedDump, ...], out: TextIO) -> None:
+    if not dumps:
+        print(f"saved dumps: none in {path}", file=out)
+        return
+    print(f"saved dumps in {path}:", file=out)
+    for dump in dumps:
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dump.time))
+            if dump.time is not None
+            else "unknown time"
+        )
+        state = "" if dump.complete else " INCOMPLETE (the save was cut off)"
+        print(
+            f"  {when}  Linux {dump.kernel or 'unknown'}  {dump.size / (1 << 20):.1f} MiB"
+            f"  {dump.directory}{state}",
+            file=out,
+        )
+        print(f"    {dump.panic or 'no panic line in the saved log'}", file=out)
 
 
 def format_record(record: Record) -> str:

@@ -10,6 +10,7 @@ from fastreboot.errors import Cancelled
 FAST_PROMPT = "Do you want to perform a fast reboot (without hardware reboot)? [y/N] "
 SOFT_PROMPT = "Do you want to perform a soft reboot (userspace only, the kernel stays)? [y/N] "
 COLD_PROMPT = "Do you want to perform a cold reboot (through the firmware)? [y/N] "
+KDUMP_TEST_PROMPT = "Do you want to crash this machine now to test kdump? [y/N] "
 
 
 def confirm(prompt: str, stdin: TextIO) -> None:

@@ -175,9 +175,17 @@ COMMANDS = (
     ),
     Command(
         "kdump",
-        "crash kernel from /etc/sysconfig/kdump",
+        "crash kernel (kdump) from /etc/sysconfig/kdump or /etc/default/kdump-tools",
         commands.cmd_kdump,
-        options=(Option(("action",), "what to do", choices=("load", "unload", "status")),),
+        options=(
+            Option(
+                ("action",),
+                "load|unload the crash kernel; enable|disable loading it at boot and saving"
+                " the dump; status (and saved dumps); test: crash on purpose (asks first);"
+                " save: run by the capture boot",
+                choices=("load", "unload", "status", "enable", "disable", "test", "save"),
+            ),
+        ),
     ),
 )
 

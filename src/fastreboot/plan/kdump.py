@@ -30,7 +30,8 @@ from fastreboot.sysroot import SysRoot
 # systemd.unit: the capture boot's unit is fastreboot's own (below), whatever booted before.
 ALWAYS_REMOVE = ("crashkernel", "systemd.unit")
 SAVE_UNIT = "fastreboot-kdump-save.service"
-LOAD_UNIT = "fastreboot-kdump-load.service"
+# The init script's name: systemd then runs this unit instead of a unit made from the script.
+LOAD_UNIT = "fastreboot-kdump.service"
 SYSV_KDUMP_SCRIPT = "/etc/init.d/fastreboot-kdump"
 #: Where the save unit may be: written by `kdump enable`, or the Debian package's.
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
