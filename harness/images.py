@@ -47,7 +47,7 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg", "kdump")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ _RELEASES = {
     "systemd": BOOKWORM, "sysv": BOOKWORM, "redhat": BOOKWORM, "trixie": TRIXIE, "dbus": BOOKWORM,
     "ssh": BOOKWORM,
     "debpkg": BOOKWORM,
+    "kdump": BOOKWORM,
 }
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
@@ -125,6 +126,8 @@ _INIT_PACKAGES = {
     # Debian 12 for the Debian package (tests/vm/test_debian_package.py): what it depends
     # on is in every image; man-db and bash-completion show its man page and completion.
     "debpkg": ("systemd-sysv", "man-db", "bash-completion"),
+    # Debian 12 for kdump (tests/vm/test_kdump.py): the capture boot saves with makedumpfile.
+    "kdump": ("systemd-sysv", "makedumpfile"),
 }
 
 # Keep the images small (and mkfs fast): no manuals (but in "debpkg"), docs or translations.
@@ -181,6 +184,7 @@ def _hook_script(variant: str) -> str:
         "dbus": ["systemd"],
         "ssh": ["systemd", "ssh"],
         "debpkg": ["systemd", "debpkg"],
+        "kdump": ["systemd"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]

@@ -300,6 +300,9 @@ class Guest:
         #: (host time, index in console_lines) of a "Kernel panic" line since start().
         self._panic: tuple[float, int] | None = None
         self._panic_ended = False
+        #: A panic the test causes on purpose (kdump test): its line is kept here instead.
+        self._panic_expected = False
+        self.expected_panics: list[tuple[float, str]] = []
         self._stderr: IO[bytes] | None = None
         self._timed: IO[str] | None = None
         self._t_base = 0.0
@@ -588,7 +591,10 @@ class Guest:
                 self.boots.append(ReadyInfo(boot_id, m.group(2), uptime, now))
         if m := SHELL_RE.search(line):
             self._shell_lines.append((m.group(1), now))
-        if self._panic is None and PANIC_RE.search(line):
+        if self._panic_expected and PANIC_RE.search(line):
+            self._panic_expected = False
+            self.expected_panics.append((now, line))
+        elif self._panic is None and PANIC_RE.search(line):
             self._panic = (now, len(self.console_lines) - 1)
         elif self._panic is not None and PANIC_END_RE.search(line):
             self._panic_ended = True
@@ -643,6 +649,18 @@ class Guest:
                 if left <= 0:
                     break
                 self._cond.wait(left)
+
+    def expect_panic(self) -> None:
+        """The next "Kernel panic" line is the test's own (a crash for kdump): waits do not
+        raise GuestPanicked for it; it goes to :attr:`expected_panics`. A later panic still
+        raises."""
+        with self._cond:
+            self._panic_expected = True
+
+    def console_since(self, host_time: float) -> list[tuple[float, str]]:
+        """The console lines (host time, text) that arrived at or after *host_time*."""
+        with self._cond:
+            return [(t, line) for t, line in self.console_lines if t >= host_time]
 
     def wait_exit(self, timeout: float = 120) -> int:
         """Wait until QEMU exits by itself (e.g. a firmware reset under -no-reboot) and

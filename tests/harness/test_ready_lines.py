@@ -37,3 +37,21 @@ def test_a_soft_reboot_is_a_boot_and_a_duplicate_marker_is_not(tmp_path: Path) -
         (BOOT, 59.26),
         (NEXT, 23.6),
     ]
+
+
+def test_an_expected_panic_is_kept_apart_and_a_later_one_still_counts(tmp_path: Path) -> None:
+    guest = _guest(tmp_path)
+    guest._on_line(1.0, "[   12.1] Kernel panic - not syncing: before any expectation")
+    assert guest._panic is not None
+    guest = _guest(tmp_path)
+    guest.expect_panic()
+    guest._on_line(1.0, "[   12.1] Kernel panic - not syncing: sysrq triggered crash")
+    assert guest.expected_panics == [
+        (1.0, "[   12.1] Kernel panic - not syncing: sysrq triggered crash")
+    ]
+    assert guest._panic is None
+    guest._on_line(2.0, "[   13.1] Kernel panic - not syncing: Attempted to kill init!")
+    assert guest._panic is not None
+    assert [line for _, line in guest.console_since(2.0)] == [
+        "[   13.1] Kernel panic - not syncing: Attempted to kill init!"
+    ]

@@ -122,6 +122,11 @@ def debpkg_image() -> GuestImage:
 
 
 @pytest.fixture(scope="session")
+def kdump_image() -> GuestImage:
+    return _image("kdump")
+
+
+@pytest.fixture(scope="session")
 def project_disk(tmp_path_factory: pytest.TempPathFactory, vm_tools: None) -> Path:
     return build_project_disk(tmp_path_factory.mktemp("project") / "project.img")
 

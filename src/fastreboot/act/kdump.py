@@ -44,10 +44,10 @@ def save_dump(effects: Effects, settings: DumpSettings, *, when: float) -> str:
     return final
 
 
-def save_and_finish(
+def save_or_fail(
     effects: Effects, settings: DumpSettings, method: RebootMethod, *, when: float
 ) -> str:
-    """Save, then the final_action; on a failed save the failure_action, then the error."""
+    """Save; on a failed save the failure_action is asked for, then the error raised."""
     try:
         directory = save_dump(effects, settings, when=when)
     except (FastrebootError, OSError) as error:
@@ -60,9 +60,13 @@ def save_and_finish(
             request_power_action(effects, method, str(settings.failure_action))
         raise
     effects.log_event(f"kdump: dump saved in {directory}", severity=Severity.NOTICE)
+    return directory
+
+
+def finish(effects: Effects, settings: DumpSettings, method: RebootMethod) -> None:
+    """The final_action after a saved dump (default: reboot through the firmware)."""
     effects.sync()
     request_power_action(effects, method, str(settings.final_action))
-    return directory
 
 
 def refuse_unless_loaded(root: SysRoot) -> None:

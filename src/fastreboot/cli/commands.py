@@ -14,7 +14,7 @@ from fastreboot.act import install, records
 from fastreboot.act import reboot as acting
 from fastreboot.act.effects import Effects, HostEffects
 from fastreboot.act.initsystem import automatic_load_refused, reboot_in_progress
-from fastreboot.act.kdump import crash_on_purpose, refuse_unless_loaded, save_and_finish
+from fastreboot.act.kdump import crash_on_purpose, finish, refuse_unless_loaded, save_or_fail
 from fastreboot.act.status import record_unit_installed, system_status
 from fastreboot.boot.choice import boot_candidates
 from fastreboot.cli import output
@@ -290,8 +290,11 @@ def _kdump_save(ctx: Context) -> int:
     """In the capture boot: save the dump, then the final_action (failure_action)."""
     settings = read_dump_settings(ctx.root)
     method = _cold_method(read_system_info(ctx.root))
-    directory = save_and_finish(ctx.commit(), settings, method, when=time.time())
-    ctx.done(f"dump saved in {directory}; {settings.final_action}")
+    effects = ctx.commit()
+    directory = save_or_fail(effects, settings, method, when=time.time())
+    # Said before the final_action: the shutdown it starts may stop this command.
+    ctx.done(f"dump saved in {directory}; {settings.final_action} next")
+    finish(effects, settings, method)
     return 0
 
 
