@@ -212,3 +212,23 @@ def test_with_the_package_kdump_enable_writes_no_file(tmp_path: Path) -> None:
     assert _loaded_cmdline(fake).endswith("systemd.unit=fastreboot-kdump-save.service")
     assert run_cli(["kdump", "disable", "--root", str(tmp_path)], fake) == 0
     assert "remove_file" not in fake.names()
+
+
+@pytest.mark.parametrize(
+    ("init", "conf", "asked"),
+    [
+        ("systemd", "final_action halt\n", "run systemctl --no-block halt"),
+        ("systemd", "final_action poweroff\n", "run systemctl --no-block poweroff"),
+        ("sysv", "final_action reboot\n", "run telinit 6"),
+        ("sysv", "final_action poweroff\n", "run telinit 0"),
+    ],
+)
+def test_the_final_action_goes_through_the_init_system(
+    tmp_path: Path, init: str, conf: str, asked: str
+) -> None:
+    sysroot = debian_sysv(tmp_path) if init == "sysv" else debian_systemd(tmp_path)
+    sysroot.write("/proc/vmcore", b"ELF")
+    sysroot.write("/etc/kdump.conf", conf)
+    fake = RecordingEffects(tmp_path, commands=("systemctl", "telinit"), dmesg=DMESG)
+    assert run_cli(["kdump", "save", "--root", str(tmp_path)], fake) == 0
+    assert fake.names()[-2:] == ["sync", asked]
