@@ -47,6 +47,8 @@ class ActionModule(ActionBase):
             module_name=MODULE, module_args=args, task_vars=task_vars
         )
         result.update(prepared)
+        # With the module's host_time_before: how far the host's clock is from this one.
+        result["prepared_at"] = time.time()
         plan = prepared.get("plan") or {}
         facts = {"fastreboot_plan": plan}
         result["ansible_facts"] = facts
@@ -79,7 +81,7 @@ class ActionModule(ActionBase):
             changed=True, rebooted=True, cold=False, boot_id_after=new_boot,
             launched_at=launched_at, back_at=back_at, wait_s=round(back_at - launched_at, 2),
         )
-        kernel = self._run("uname -r")["stdout"].strip()
+        kernel = state["kernel"]
         record = self._wait_for_record(fastreboot, old_boot, prepared.get("host_time_before"),
                                        args)
         result.update(kernel=kernel, record=record)
@@ -116,8 +118,8 @@ class ActionModule(ActionBase):
 
     def _launch(self, argv: list[str], result: dict[str, Any]) -> float:
         token = secrets.token_hex(4)
-        result["launch_token"] = token
         started = time.time()
+        result.update(launch_token=token, launched_at=started)
         try:
             launched = self._run(launch_command(argv, token))
         except AnsibleConnectionFailure:
@@ -152,17 +154,23 @@ class ActionModule(ActionBase):
 
     @staticmethod
     def _probe_command(args: dict[str, Any], soft: bool) -> str:
-        """One command per attempt: the boot id on the first line, then (for a soft
-        reboot) systemd's soft-reboot state."""
+        """One command per attempt: the boot id, the running kernel and (for a soft
+        reboot) systemd's soft-reboot state, so the answer that says "back" needs no second
+        round trip."""
         boot_id = args.get("boot_id_command") or BOOT_ID_COMMAND
-        return f"{boot_id} && {{ {SOFT_STATE_COMMAND} 2>/dev/null || true; }}" if soft else boot_id
+        state = f" && {{ {SOFT_STATE_COMMAND} 2>/dev/null || true; }}" if soft else ""
+        return f"{boot_id} && uname -r{state}"
 
     def _wait(
         self, args: dict[str, Any], result: dict[str, Any],
         back: Callable[[dict[str, Any]], bool], *, soft: bool = False,
     ) -> tuple[dict[str, Any], float] | None:
         """Poll the host until *back* says the reboot happened; returns what the host
-        answered then (boot_id, soft_reboots, userspace_us) and the controller's time."""
+        answered then (boot_id, kernel, soft_reboots, userspace_us) and the controller's
+        time. An attempt starts every *interval* seconds: one that hung until the connect
+        timeout (a host that is down drops the connection request) is followed by the
+        next at once, not after another interval. The connection that saw the host back
+        is kept for the commands that follow."""
         timeout = float(args.get("reboot_timeout") or 600)
         interval = float(args.get("poll_interval") or 1.0)
         connect = int(args.get("connect_timeout") or 3)
@@ -180,16 +188,27 @@ class ActionModule(ActionBase):
         probe = self._probe_command(args, soft)
         # A connection opened before the launch has no keepalive: drop it.
         self._reset_connection()
+        attempts = failures = 0
+        gone_at: float | None = None
+        came_back = False
         try:
             while time.monotonic() < deadline:
+                attempt_started = time.monotonic()
+                attempts += 1
                 try:
                     answer = self._run(probe)
                     lines = to_text(answer.get("stdout", "")).splitlines()
                     boot = lines[0].strip() if lines else ""
                     if answer.get("rc") == 0 and boot:
-                        state: dict[str, Any] = {"boot_id": boot,
-                                                 **parse_soft_state("\n".join(lines[1:]))}
+                        state: dict[str, Any] = {
+                            "boot_id": boot, "kernel": lines[1].strip() if len(lines) > 1 else "",
+                            **parse_soft_state("\n".join(lines[2:]))}
                         if back(state):
+                            came_back = True
+                            result["wait"] = {
+                                "attempts": attempts, "failed_attempts": failures,
+                                "gone_after_s": gone_at,
+                                "last_attempt_s": round(time.monotonic() - attempt_started, 2)}
                             return state, time.time()
                     last_error = f"still boot {boot or '?'}"
                     # The old boot still answers: has the reboot command given up?
@@ -202,15 +221,19 @@ class ActionModule(ActionBase):
                 except (AnsibleConnectionFailure, AnsibleError, OSError) as exc:
                     lines = to_text(exc).strip().splitlines()
                     last_error = lines[-1] if lines else type(exc).__name__
+                    failures += 1
+                    if gone_at is None:
+                        gone_at = round(time.time() - result["launched_at"], 2)
                     self._reset_connection()
                 display.vvv(f"fastreboot: waiting for the host: {last_error}")
-                time.sleep(interval)
+                time.sleep(max(0.0, interval - (time.monotonic() - attempt_started)))
         finally:
             if old_timeout is not None:
                 self._set_connection_option(("connection_timeout", "timeout"), old_timeout)
             if old_extra is not None:
                 self._connection.set_option("ssh_extra_args", old_extra)
-            self._reset_connection()
+            if not came_back:
+                self._reset_connection()
         result.update(failed=True, rebooted=False,
                       msg=f"the host did not come back within {timeout:.0f} s ({last_error})")
         return None
@@ -254,7 +277,7 @@ class ActionModule(ActionBase):
         if back is None:
             return result
         new_boot, back_at = back[0]["boot_id"], back[1]
-        kernel = self._run("uname -r")["stdout"].strip()
+        kernel = back[0]["kernel"]
         result.update(
             changed=True, rebooted=True, cold=True, boot_id_after=new_boot, kernel=kernel,
             launched_at=launched_at, back_at=back_at, wait_s=round(back_at - launched_at, 2),
