@@ -47,7 +47,8 @@ from typing import Any
 #: Bump when the image-building code changes in a way the recipe text does not show.
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
-VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg", "kdump")
+VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg", "kdump",
+            "trixiessh")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ _RELEASES = {
     "ssh": BOOKWORM,
     "debpkg": BOOKWORM,
     "kdump": BOOKWORM,
+    "trixiessh": TRIXIE,
 }
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
@@ -123,6 +125,8 @@ _INIT_PACKAGES = {
     "dbus": ("systemd-sysv", "dbus"),
     # Reached by Ansible over SSH (QEMU's user network, a loopback port per guest).
     "ssh": ("systemd-sysv", "openssh-server"),
+    # Debian 13 reached by Ansible (systemd 257: soft reboots, SoftRebootsCount).
+    "trixiessh": ("systemd-sysv", "dbus", "openssh-server"),
     # Debian 12 for the Debian package (tests/vm/test_debian_package.py): what it depends
     # on is in every image; man-db and bash-completion show its man page and completion.
     "debpkg": ("systemd-sysv", "man-db", "bash-completion"),
@@ -185,6 +189,7 @@ def _hook_script(variant: str) -> str:
         "ssh": ["systemd", "ssh"],
         "debpkg": ["systemd", "debpkg"],
         "kdump": ["systemd"],
+        "trixiessh": ["systemd", "trixie", "ssh"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]

@@ -247,7 +247,13 @@ class ActionModule(ActionBase):
     ) -> dict[str, Any] | None:
         """The record of this reboot, once the new boot's unit completed it (the unit runs
         when the services are up, which can be just after SSH answers)."""
-        deadline = time.monotonic() + float(args.get("record_timeout") or 120)
+        timeout = float(args.get("record_timeout") or 120)
+        deadline = time.monotonic() + timeout
+        # The record unit is part of the boot: wait (on the host, in one command) for the
+        # boot to finish rather than start fastreboot again and again on a host that is
+        # still starting its services. Without systemd this returns at once.
+        self._run(f"timeout {int(timeout)} systemctl is-system-running --wait "
+                  ">/dev/null 2>&1 || true")
         record = None
         while True:
             shown = self._run(f"{fastreboot} status --json")
