@@ -26,9 +26,11 @@ description:
     id and the running kernel are unchanged, the counter went up by exactly one, and the
     record of this reboot is of kind C(soft), complete and C(ok). A changed boot id fails,
     because the kernel booted again and the kernel state a soft reboot keeps is gone.
-  - Waiting does not back off as M(ansible.builtin.reboot) does; the host is tried every
-    O(poll_interval) seconds with a short O(connect_timeout), so its return is seen within
-    about a second of SSH answering.
+  - Waiting does not back off as M(ansible.builtin.reboot) does; an attempt starts every
+    O(poll_interval) seconds with a short O(connect_timeout) (one that hung until that
+    timeout is followed by the next at once), so the host's return is seen within about a
+    second of SSH answering. The connection that saw it is kept; the record is read once
+    the host's boot has finished (C(systemctl is-system-running --wait)).
   - The plan, the record and the downtime are returned, and set as facts
     (C(fastreboot_plan), C(fastreboot_record), C(fastreboot_downtime)).
   - The work on the controller (launching, waiting, verifying) is done by the action
@@ -238,6 +240,22 @@ wait_s:
   description: Seconds from the start of the reboot to the host answering again.
   returned: when rebooted
   type: float
+prepared_at:
+  description: Controller wall clock when the module's part (plan, load) returned; with
+    RV(host_time_before), the host's clock at about that moment, it places the record's
+    times on the controller's clock.
+  returned: when the module ran
+  type: float
+host_time_before:
+  description: The host's wall clock at the end of the module's part; the record of this
+    reboot is the one requested after it.
+  returned: when a reboot follows
+  type: float
+wait:
+  description: How the wait went, C(attempts), C(failed_attempts), C(gone_after_s) (seconds
+    from the launch to the first failed attempt) and C(last_attempt_s).
+  returned: when rebooted
+  type: dict
 cold:
   description: True when the host was rebooted through the firmware by O(cold_fallback).
   returned: when rebooted
