@@ -280,7 +280,8 @@ echo "$*" >> $D/calls.log
 case "$1" in
   plan) cat $D/plan.json ;;
   status) cat $D/status.json ;;
-  load) if [ -e $D/load.err ]; then cat $D/load.err >&2; exit 7; fi ;;
+  load) if [ -e $D/load.err ]; then cat $D/load.err >&2; exit 7; fi
+        sed -i 's/"already_loaded": null/"already_loaded": {{"kernel": "staged"}}/' $D/plan.json ;;
   reboot) sleep 0.3; sh $D/outcome.sh ;;
   *) exit 99 ;;
 esac
@@ -521,6 +522,55 @@ def test_auto_deciding_a_firmware_reboot_is_a_refusal(installed: Path, tmp_path:
                    task_args="kind: auto\n                cold_fallback: true")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _result(tmp_path)["cold"] is True
+
+
+@needs_run
+@pytest.mark.parametrize(
+    ("role_vars", "expected"),
+    [
+        # Defaults: one module run plans, loads and reboots (nothing comes between).
+        ("{}", ["plan --json --kind kexec", "status --json", "load",
+                "reboot --yes --kind kexec", "status --json"]),
+        # "needed?" plans first; drain tasks put the load before them, the reboot after.
+        ("{fastreboot_only_if_needed: true, fastreboot_pre_reboot_tasks: drain.yml}",
+         ["plan --json --kind kexec", "plan --json --kind kexec", "status --json", "load",
+          "plan --json --kind kexec", "reboot --yes --kind kexec", "status --json"]),
+    ],
+)
+def test_the_role_runs_only_the_module_runs_it_needs(
+    installed: Path, tmp_path: Path, role_vars: str, expected: list[str]
+) -> None:
+    host = Host(tmp_path, KEXEC)
+    host.after(NEW, PLANNED, 3, _record())
+    (tmp_path / "drain.yml").write_text("- ansible.builtin.debug:\n    msg: drained\n")
+    playbook = tmp_path / "role.yml"
+    playbook.write_text(textwrap.dedent(f"""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          vars:
+            fastreboot_command: {host.stub}
+            fastreboot_gate: "off"
+          # The reboot step's wait reads the stand-in's boot id.
+          module_defaults:
+            fastreboot.fastreboot.reboot:
+              boot_id_command: cat {tmp_path}/boot_id
+              poll_interval: 0.2
+          roles:
+            - role: fastreboot.fastreboot.rolling_reboot
+          post_tasks:
+            - ansible.builtin.copy:
+                content: "{{{{ fastreboot_result | to_json }}}}"
+                dest: {tmp_path}/result.json
+        """))
+    env = {**_env(installed), "PATH": f"{host.bin}:{os.environ['PATH']}"}
+    ran = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "-e", role_vars,
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        capture_output=True, text=True, env=env, timeout=300, check=False, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert host.calls() == expected
+    assert _result(tmp_path)["kernel"] == PLANNED
 
 
 def test_role_playbook_and_example_pass_ansibles_syntax_check(installed: Path) -> None:
