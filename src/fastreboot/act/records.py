@@ -19,7 +19,7 @@ from fastreboot.act.effects import Effects
 from fastreboot.boot.grub import read_grubenv
 from fastreboot.config.own import RebootKind
 from fastreboot.plan import sysinfo
-from fastreboot.plan.failed import FAILED_FILE, FailedKernel, identity
+from fastreboot.plan.failed import FAILED_FILE, FailedKernel, identity, read_failed
 from fastreboot.plan.plan import Plan
 from fastreboot.sysroot import SysRoot
 
@@ -371,7 +371,8 @@ def _complete_boot(record: Record, facts: BootFacts) -> Record:
 
 def after_fallback(effects: Effects, record: Record) -> None:
     """The new boot is up: clear the one-shot way back if it is still the one this record
-    set (after a kexec GRUB never ran to clear it), and remember a kernel that fell back."""
+    set (after a kexec GRUB never ran to clear it), remember a kernel that fell back, and
+    forget it once it came up (a --retry-failed that worked)."""
     if record.fallback_entry is not None and record.grubenv is not None:
         env = read_grubenv(effects.root.host(record.grubenv))
         if env.get("next_entry") == record.fallback_entry:
@@ -388,6 +389,13 @@ def after_fallback(effects: Effects, record: Record) -> None:
             record.from_kernel,
         )
         effects.write_file(FAILED_FILE, failed.to_text())
+    elif record.state is RecordState.OK and record.to_kernel_id is not None:
+        known = read_failed(effects.root)
+        if known is not None and (known.kernel, [known.size, known.mtime_ns]) == (
+            record.to_kernel,
+            list(record.to_kernel_id),
+        ):
+            effects.remove_file(FAILED_FILE)
 
 
 def pending_record(root: SysRoot) -> Record | None:
