@@ -14,6 +14,13 @@ file system by its label, ``linux /vmlinuz`` with the guest's command line, ``in
 /initrd.img``, ``boot``. That is the bootloader default a Debian system keeps at
 ``/vmlinuz``, the kernel the fast reboots also go to. Built without root or loop devices:
 ``grub-mkimage`` and, for UEFI, mtools.
+
+- ``grub-menu``: the BIOS disk above, but its built-in configuration only finds the root
+  file system by its label and points ``$prefix`` at its ``/boot/grub``; GRUB's normal mode
+  then runs the guest's own ``grub.cfg`` (menu entries with ids, ``load_env``,
+  ``next_entry``, ``save_env`` into ``/boot/grub/grubenv``), as ``grub-install`` sets a
+  real machine up. The modules that ``grub.cfg`` loads are built into ``core.img`` (the
+  guest has no ``/boot/grub/i386-pc``), so a host GRUB never loads a guest's module.
 """
 
 from __future__ import annotations
@@ -22,18 +29,30 @@ import subprocess
 from pathlib import Path
 
 GRUB_LIB = Path("/usr/lib/grub")
-KINDS = ("grub-bios", "grub-uefi")
+KINDS = ("grub-bios", "grub-uefi", "grub-menu")
 SECTOR = 512
 BIOS_DISK_BYTES = 1024 * 1024  # boot.img + core.img (~280 sectors)
 ESP_SECTORS = 8192  # a 4 MiB FAT file system; BOOTX64.EFI is ~0.3 MB
 MODULES = ("ext2", "search", "search_label", "linux", "boot", "echo")
+#: What grub-menu's normal mode and a Debian grub.cfg need besides. all_video too: an
+#: entry whose insmod fails makes GRUB wait at "Press any key to continue..." (~19 s).
+MENU_MODULES = ("normal", "configfile", "loadenv", "test", "gzio", "search_fs_uuid",
+                "part_msdos", "part_gpt", "sleep", "all_video")
 
 
 def grub_config(kind: str, root_label: str, cmdline: str) -> str:
     # SeaBIOS has no console of its own on the serial port for GRUB to write to; OVMF has.
     serial = ""
-    if kind == "grub-bios":
+    if kind in ("grub-bios", "grub-menu"):
         serial = "serial --unit=0 --speed=115200\nterminal_output serial\n"
+    if kind == "grub-menu":
+        # After this, GRUB's normal mode runs $prefix/grub.cfg.
+        return (
+            serial
+            + 'echo "GRUB: the root file system\'s /boot/grub/grub.cfg"\n'
+            f"search --no-floppy --label --set=root {root_label}\n"
+            "set prefix=($root)/boot/grub\n"
+        )
     return (
         serial
         + 'echo "GRUB: booting /vmlinuz"\n'
@@ -54,6 +73,8 @@ def build(dest: Path, kind: str, root_label: str, cmdline: str) -> Path:
     config.write_text(grub_config(kind, root_label, cmdline))
     if kind == "grub-bios":
         _bios_disk(dest, work, config)
+    elif kind == "grub-menu":
+        _bios_disk(dest, work, config, *MENU_MODULES)
     else:
         _uefi_disk(dest, work, config)
     return dest
@@ -67,9 +88,9 @@ def _mkimage(format_: str, output: Path, config: Path, *extra: str) -> None:
     )
 
 
-def _bios_disk(dest: Path, work: Path, config: Path) -> None:
+def _bios_disk(dest: Path, work: Path, config: Path, *modules: str) -> None:
     core = work / "core.img"
-    _mkimage("i386-pc", core, config, "biosdisk", "serial", "terminal")
+    _mkimage("i386-pc", core, config, "biosdisk", "serial", "terminal", *modules)
     boot = (GRUB_LIB / "i386-pc" / "boot.img").read_bytes()
     data = core.read_bytes()
     if SECTOR + len(data) > BIOS_DISK_BYTES:

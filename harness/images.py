@@ -48,7 +48,7 @@ from typing import Any
 IMAGE_CODE_VERSION = "fastreboot-harness-images/2"
 
 VARIANTS = ("systemd", "sysv", "redhat", "trixie", "dbus", "ssh", "debpkg", "kdump",
-            "trixiessh")
+            "trixiessh", "grub", "grubsysv")
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,16 @@ _RELEASES = {
     "debpkg": BOOKWORM,
     "kdump": BOOKWORM,
     "trixiessh": TRIXIE,
+    "grub": BOOKWORM,
+    "grubsysv": BOOKWORM,
 }
 
 #: The bookworm variants' older kernel (the one QEMU boots directly) and newer one.
 OLD_KERNEL_VERSION = BOOKWORM.old_version
 NEW_KERNEL_VERSION = BOOKWORM.new_version
+
+#: Variants with a Debian-shaped /boot/grub (grub.cfg, grubenv) for firmware="grub-menu".
+GRUB_MENU_VARIANTS = ("grub", "grubsysv")
 
 ROOT_ARG = "root=/dev/vda"
 #: What follows root= on every guest's kernel command line (QEMU -append, BLS entries).
@@ -132,6 +137,11 @@ _INIT_PACKAGES = {
     "debpkg": ("systemd-sysv", "man-db", "bash-completion"),
     # Debian 12 for kdump (tests/vm/test_kdump.py): the capture boot saves with makedumpfile.
     "kdump": ("systemd-sysv", "makedumpfile"),
+    # Booted by GRUB from the guest's own /boot/grub/grub.cfg and grubenv (firmware
+    # "grub-menu"), for the way back after a failed fast reboot; grub-editenv is in
+    # grub-common (no grub-pc: its postinst would install GRUB on a disk).
+    "grub": ("systemd-sysv", "grub-common"),
+    "grubsysv": ("sysvinit-core", "grub-common"),
 }
 
 # Keep the images small (and mkfs fast): no manuals (but in "debpkg"), docs or translations.
@@ -179,6 +189,8 @@ def _hook_script(variant: str) -> str:
             f"CMDLINE={shlex.quote(KERNEL_CMDLINE)}",
         ]
     )
+    if variant in GRUB_MENU_VARIANTS:
+        header += f"\nROOT_UUID={shlex.quote(_root_uuid(variant))}"
     fragments = ["common"]
     fragments += {
         "systemd": ["systemd"],
@@ -190,6 +202,8 @@ def _hook_script(variant: str) -> str:
         "debpkg": ["systemd", "debpkg"],
         "kdump": ["systemd"],
         "trixiessh": ["systemd", "trixie", "ssh"],
+        "grub": ["systemd", "grub"],
+        "grubsysv": ["sysv", "grub"],
     }[variant]
     fragments.append("tail")
     parts = [header] + [(HOOKS_DIR / f"{f}.sh").read_text() for f in fragments]

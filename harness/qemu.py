@@ -245,6 +245,7 @@ class Guest:
         smp: int = 2,
         allow_reset: bool = False,
         ssh_port: int | None = None,
+        watchdog: bool = False,
     ) -> None:
         if firmware not in FIRMWARES:
             raise NotImplementedError(
@@ -264,6 +265,9 @@ class Guest:
         #: Host loopback port forwarded to the guest's port 22 (QEMU's user network,
         #: restricted: the guest reaches nothing outside), or None for no network at all.
         self.ssh_port = ssh_port
+        #: An Intel 6300ESB watchdog (the guest's i6300esb driver, /dev/watchdog0); when it
+        #: expires QEMU resets the machine (-action watchdog=reset, also QEMU's default).
+        self.watchdog = watchdog
         self.overlay = self.workdir / "disk.qcow2"
         #: The guest's own UEFI variable store (firmware="ovmf"), copied on first start.
         self.ovmf_vars = self.workdir / "OVMF_VARS.fd"
@@ -369,6 +373,7 @@ class Guest:
             "-qmp", f"unix:{qmp_socket},server=on,wait=off",
             *self.boot_args(project_disk),
             "-device", "virtio-rng-pci",
+            *(["-device", "i6300esb", "-action", "watchdog=reset"] if self.watchdog else []),
         ]
 
     def network_args(self) -> list[str]:
@@ -601,7 +606,10 @@ class Guest:
 
     # ------------------------------------------------------------------------ waiting
 
-    def _wait_for(self, predicate: Callable[[], _T | None], timeout: float, what: str) -> _T:
+    def _wait_for(
+        self, predicate: Callable[[], _T | None], timeout: float, what: str,
+        panic_ok: bool = False,
+    ) -> _T:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -610,7 +618,7 @@ class Guest:
                     return result
                 if self._eof or self._proc is None or self._proc.poll() is not None:
                     break
-                if self._panic is not None and (
+                if not panic_ok and self._panic is not None and (
                     self._panic_ended or time.monotonic() - self._panic[0] > PANIC_GRACE_S
                 ):
                     raise GuestPanicked(
@@ -700,16 +708,23 @@ class Guest:
                 lines.append(self._partial)
         return "\n".join(lines)
 
-    def wait_ready(self, timeout: float = 180) -> ReadyInfo:
+    def wait_ready(self, timeout: float = 180, *, panic_ok: bool = False) -> ReadyInfo:
         """Wait for the READY line of a boot not returned by an earlier wait, then for its
-        root shell; returns that boot (also stored in :attr:`current`)."""
+        root shell; returns that boot (also stored in :attr:`current`). With *panic_ok* a
+        kernel panic on the way (one that panic=N turns into a reset, ``allow_reset``) does
+        not end the wait, and is forgotten once the next boot is up."""
         deadline = time.monotonic() + timeout
         first = self._consumed
 
         def next_boot() -> ReadyInfo | None:
             return self.boots[first] if len(self.boots) > first else None
 
-        boot = self._wait_for(next_boot, timeout, "the FASTREBOOT-READY line of a new boot")
+        boot = self._wait_for(
+            next_boot, timeout, "the FASTREBOOT-READY line of a new boot", panic_ok
+        )
+        if panic_ok:
+            with self._cond:
+                self._panic, self._panic_ended = None, False
         # After a soft reboot the same boot id gets a new shell: only one that came up after
         # the previous userspace's shell belongs to this boot.
         earlier = self.current
@@ -739,7 +754,7 @@ class Guest:
             raise GuestError(f"shell reports boot id {probe.output!r}, expected {boot.boot_id}")
         return boot
 
-    def wait_reboot(self, timeout: float = 240) -> ReadyInfo:
+    def wait_reboot(self, timeout: float = 240, *, panic_ok: bool = False) -> ReadyInfo:
         """After a reboot was sent: wait for the next boot (a NEW boot id, or after a soft
         reboot the same boot id with a new READY line) and its shell.
         Raises :class:`GuestExited` if QEMU exits meanwhile (= a firmware reset under
@@ -748,7 +763,7 @@ class Guest:
         :attr:`resets`)."""
         if self.current is None:
             raise GuestError("wait_reboot() before wait_ready(): no boot to compare with")
-        return self.wait_ready(timeout)
+        return self.wait_ready(timeout, panic_ok=panic_ok)
 
     def hmp(self, command: str, timeout: float = 10.0) -> str:
         """Run a QEMU monitor (HMP) command through QMP, e.g. ``info jit``; returns its text."""

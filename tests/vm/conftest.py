@@ -3,8 +3,9 @@
 * ``systemd_image``, ``sysv_image``, ``redhat_image``, ``dbus_image`` (Debian 12; the
   last with the system bus, as most servers run it), ``trixie_image``
   (Debian 13, systemd 257), ``debpkg_image`` (Debian 12 with man-db, for the Debian
-  package): session-scoped cached images (built with mmdebstrap on first
-  use, ~40 s each).
+  package), ``grub_image`` (Debian 12 booted through its own grub.cfg and grubenv,
+  firmware ``grub-menu``): session-scoped cached images (built with mmdebstrap on first
+  use, ~40-80 s each).
 * ``project_disk``: the working tree's ``src/`` on a small ext4 disk, built once per
   session; guests mount it read-only at ``/opt/fastreboot``.
 * ``guest_factory``: starts :class:`harness.Guest` objects in the test's tmp dir and
@@ -124,6 +125,11 @@ def debpkg_image() -> GuestImage:
 @pytest.fixture(scope="session")
 def kdump_image() -> GuestImage:
     return _image("kdump")
+
+
+@pytest.fixture(scope="session")
+def grub_image() -> GuestImage:
+    return _image("grub")
 
 
 @pytest.fixture(scope="session")
