@@ -94,7 +94,11 @@ def format_fallback(fallback: Fallback, out: TextIO) -> None:
     if fallback.watchdog is None:
         print("  watchdog: none (a hang is not caught)", file=out)
     else:
-        print(f"  watchdog: {fallback.watchdog}, {fallback.watchdog_timeout} s", file=out)
+        print(
+            f"  watchdog: {fallback.watchdog} found, not armed (Linux stops it on kexec):"
+            " a hang is not caught",
+            file=out,
+        )
     if fallback.panic_timeout is not None:
         print(f"  panic:    panic={fallback.panic_timeout} added to the command line", file=out)
     elif fallback.panic_on_cmdline is not None:

@@ -199,8 +199,8 @@ CONFIG_KEYS = (
     ConfigKey(
         "watchdog_timeout",
         "120",
-        "seconds the new kernel has to boot before the watchdog resets the machine into"
-        " the old one; give slow machines (and emulated guests) more",
+        "seconds the new kernel would have to boot before a watchdog resets the machine;"
+        " shown in the plan, but no watchdog is armed: Linux stops it on kexec",
     ),
     ConfigKey(
         "panic_timeout",

@@ -91,10 +91,13 @@ class Fallback:
             )
         if self.watchdog is not None:
             found.append(
-                checks.ok(
+                checks.warning(
                     "fallback-watchdog",
-                    f"{self.watchdog} resets the machine if the new kernel has not booted"
-                    f" within {self.watchdog_timeout} s",
+                    f"{self.watchdog} is not armed across the jump: Linux stops a running"
+                    " watchdog on kexec (its reboot notifier), and drivers such as i6300esb"
+                    " stop it again when they load; a new kernel that hangs is not caught,"
+                    " only panics",
+                    "a hang needs a power cycle (a BMC, or the hypervisor)",
                 )
             )
         else:
@@ -124,6 +127,7 @@ class Fallback:
             "way_back": self.way_back.to_json() if self.way_back else None,
             "no_way_back": self.no_way_back,
             "watchdog": self.watchdog,
+            "watchdog_armed": False,  # see the fallback-watchdog check
             "watchdog_timeout": self.watchdog_timeout,
             "panic_timeout": self.panic_timeout,
             "panic_on_cmdline": self.panic_on_cmdline,
