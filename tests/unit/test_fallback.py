@@ -12,7 +12,7 @@ import pytest
 
 from fastreboot.boot.grub import grub_selection
 from fastreboot.config.own import read_own_config
-from fastreboot.plan.fallback import WayBackKind, find_way_back
+from fastreboot.plan.fallback import WayBackKind, find_way_back, plan_fallback
 from fastreboot.sysroot import SysRoot
 from tests.unit.cli_helpers import run_cli
 from tests.unit.sysroots import bzimage
@@ -180,6 +180,14 @@ def test_bls_way_back_is_the_loader_entry_id(tmp_path: Path) -> None:
     assert way_back.kind is WayBackKind.LOADER_ENTRY_ONESHOT
     assert way_back.entry == f"4098b3f648d74c13b1f04ccfba7798e8-{OLD}"
     assert read_own_config(SysRoot(tmp_path)).fallback is None
+    # Found, but not armed before the jump: no way back is promised, and no panic=.
+    fallback = plan_fallback(
+        SysRoot(tmp_path), read_own_config(SysRoot(tmp_path)), release=OLD, choice=None,
+        cmdline="root=/dev/vda ro", off_by_option=False,
+    )
+    assert fallback.way_back is None and not fallback.possible
+    assert fallback.no_way_back is not None and way_back.entry in fallback.no_way_back
+    assert fallback.panic_timeout is None
 
 
 # --- acting: the way back armed before the jump, judged in the next boot ---------------

@@ -202,6 +202,14 @@ def plan_fallback(
     if why_off is not None:
         return Fallback(False, why_off, None, None, None, watchdog_timeout, None, panic_word)
     way_back, no_way_back = find_way_back(root, release, choice)
+    if way_back is not None and way_back.kind is WayBackKind.LOADER_ENTRY_ONESHOT:
+        # Not armed before the jump yet: promising it (and adding panic=) would send a
+        # panic's reset to systemd-boot's default, the failing kernel.
+        no_way_back = (
+            f"systemd-boot's LoaderEntryOneShot={way_back.entry!r} is not set by fastreboot"
+            " yet"
+        )
+        way_back = None
     if way_back is not None and next_boot_clears is False:
         # A one-shot entry nobody clears after a good boot would send the next firmware
         # reboot to the old kernel instead of the bootloader's default.
