@@ -8,7 +8,8 @@ reset) and runs one playbook over them with ``serial: 1``:
 
 * R ``fastreboot.fastreboot.rolling_reboot`` (the role with its defaults: plan, gate,
   load, reboot through kexec, wait, verify the record)
-* F ``ansible.builtin.reboot`` (``shutdown -r``: through the firmware)
+* F ``ansible.builtin.reboot`` with ``reboot_command: systemctl reboot`` (through the
+  firmware; its default ``shutdown -r 0`` needs D-Bus, which the guests lack)
 * K ``ansible.builtin.reboot`` with ``reboot_command: kexec -l /vmlinuz
   --initrd=/initrd.img --reuse-cmdline && systemctl kexec``
 
@@ -52,9 +53,13 @@ METHODS: dict[str, tuple[str, str]] = {
   roles:
     - fastreboot.fastreboot.rolling_reboot
 """),
-    "F": ("ansible.builtin.reboot (firmware)", """\
+    # Its default command, `shutdown -r 0`, schedules the reboot through logind, which
+    # needs D-Bus; these guests have none (the K command's systemctl reaches PID 1
+    # directly). `systemctl reboot` is K's path with the firmware instead of kexec.
+    "F": ("ansible.builtin.reboot, reboot_command: systemctl reboot (firmware)", """\
   tasks:
     - ansible.builtin.reboot:
+        reboot_command: systemctl reboot
       register: fastreboot_result
 """),
     "K": ("ansible.builtin.reboot, reboot_command: kexec -l … --reuse-cmdline && "
@@ -257,6 +262,11 @@ def markdown(raw: dict[str, Any]) -> str:
         "every round (booted one after another, `fastreboot setup` run, then "
         f"{raw['settings']['settle_s']:.0f} s of quiet), `serial: 1`, SSH pipelining on",
         "",
+        *[f"- **{', '.join(a['methods'])} measured in a second run** ({a['date']}, commit "
+          f"{a['commit']}, right after this one on the same machine, same guests and "
+          "settings): in this run it had failed (see *Every run*); those methods are not "
+          "alternated with the others" for a in raw.get("added_runs", [])],
+        "",
         "## Wall time (seconds: median (min-max))",
         "",
         "*total*: the `ansible-playbook` run; *per host*: a host's batch, from its first "
@@ -265,10 +275,11 @@ def markdown(raw: dict[str, Any]) -> str:
         "| method | n | total | X/R | per host | X/R |",
         "|---|---|---|---|---|---|",
     ]
-    for key, (title, _) in METHODS.items():
+    for key in METHODS:
         if key not in s:
             continue
         m = s[key]
+        title = raw["methods"][key]["title"]
         if not m["n"]:
             lines.append(f"| **{key}** {title} | 0 ({m['failed']} failed) | | | | |")
             continue
@@ -315,7 +326,8 @@ def markdown(raw: dict[str, Any]) -> str:
     for m in raw["measurements"]:
         cells = [str(m["hosts"][n].get("host_s")) + ("" if not m["hosts"][n]["problems"]
                                                      else " ✗") for n in NAMES]
-        lines.append(f"| {m['round']} | {m['method']} | {m.get('rc')} | {m.get('wall_s')} | "
+        lines.append(f"| {m['round']}{' (2nd run)' if m.get('added_run') else ''} | "
+                     f"{m['method']} | {m.get('rc')} | {m.get('wall_s')} | "
                      + " | ".join(cells) + f" | {m['boot_s']} s |")
     problems = [(m["round"], m["method"], n, h["problems"]) for m in raw["measurements"]
                 for n, h in m["hosts"].items() if h["problems"]]
@@ -376,6 +388,27 @@ def write(raw: dict[str, Any], out: Path) -> None:
     chart(raw, out / "fleet.png")
 
 
+def add_run(raw: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """*raw* with the measurements of *other* (a later run on the same machine) for the
+    methods *other* measured; those methods' failed measurements in *raw* are kept but
+    marked, so the tables use the later run for them."""
+    methods = set(other["settings"]["methods"])
+    for m in raw["measurements"]:
+        if m["method"] in methods:
+            m["replaced_by_added_run"] = True
+            m["ok"] = False
+    for m in other["measurements"]:
+        raw["measurements"].append({**m, "added_run": True})
+    raw.setdefault("added_runs", []).append({
+        "methods": sorted(methods), "date": other["environment"]["date"],
+        "commit": other["environment"]["fastreboot"]["commit"],
+        "bench_seconds": other.get("bench_seconds"),
+        "titles": {k: other["methods"][k]["title"] for k in methods}})
+    for k in methods:
+        raw["methods"][k] = other["methods"][k]
+    return raw
+
+
 def _save(raw: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "raw.json.tmp"
@@ -398,11 +431,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-wait", type=float, default=3600)
     parser.add_argument("--report-only", action="store_true",
                         help="only rewrite results.md and fleet.png from OUT/raw.json")
+    parser.add_argument("--add-run", type=Path, default=None, metavar="RAW",
+                        help="with --report-only: add the measurements of another run's "
+                             "raw.json (of methods that failed in OUT's run), marked as such")
     args = parser.parse_args(argv)
     commit = _cmd(["git", "-C", str(REPO_ROOT), "rev-parse", "--short=7", "HEAD"])
     out = args.out or RESULTS / f"fleet-{commit}"
     if args.report_only:
-        write(json.loads((out / "raw.json").read_text()), out)
+        stored = json.loads((out / "raw.json").read_text())
+        if args.add_run:
+            stored = add_run(stored, json.loads(args.add_run.read_text()))
+            _save(stored, out)
+        write(stored, out)
         return 0
     if shutil.which("ansible-playbook") is None:
         raise SystemExit("ansible-core is not installed (pip install -e '.[test]')")
