@@ -6,6 +6,9 @@
   package), ``grub_image`` (Debian 12 booted through its own grub.cfg and grubenv,
   firmware ``grub-menu``): session-scoped cached images (built with mmdebstrap on first
   use, ~40-80 s each).
+* Before the first test, the images the selected tests need and the cache lacks are built
+  two at a time (``pytest_collection_finish``): a build is mostly downloads and dpkg, so
+  two overlap well on two cores, and no guest runs yet.
 * ``project_disk``: the working tree's ``src/`` on a small ext4 disk, built once per
   session; guests mount it read-only at ``/opt/fastreboot``.
 * ``guest_factory``: starts :class:`harness.Guest` objects in the test's tmp dir and
@@ -24,6 +27,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +38,14 @@ if str(REPO_ROOT) not in sys.path:  # `harness` lives at the repository root
     sys.path.insert(0, str(REPO_ROOT))
 
 from harness import (  # noqa: E402
+    VARIANTS,
     Guest,
     GuestFactory,
     GuestImage,
     build_image,
     build_project_disk,
 )
+from harness.images import image_entry  # noqa: E402
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 REQUIRED_TOOLS = ("qemu-system-x86_64", "qemu-img", "mmdebstrap", "mkfs.ext4")
@@ -51,6 +57,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _VM_DIR in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.vm)
+
+
+#: Each image fixture, by its name, and the variant it builds.
+IMAGE_FIXTURES = {f"{variant}_image": variant for variant in VARIANTS}
+PARALLEL_BUILDS = 2
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build the missing images of the selected VM tests, two at a time, before any guest
+    starts; a build that fails here fails again, with its log, in the fixture that needs it."""
+    wanted = {
+        IMAGE_FIXTURES[name]
+        for item in session.items
+        if item.get_closest_marker("vm")
+        for name in getattr(item, "fixturenames", ())
+        if name in IMAGE_FIXTURES
+    }
+    missing = sorted(v for v in wanted if not (image_entry(v) / "meta.json").is_file())
+    if len(missing) < 2 or any(shutil.which(tool) is None for tool in REQUIRED_TOOLS):
+        return
+    print(f"\n[vm] building {len(missing)} images, {PARALLEL_BUILDS} at a time: "
+          f"{', '.join(missing)}", flush=True)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=PARALLEL_BUILDS) as pool:
+        futures = {pool.submit(build_image, variant): variant for variant in missing}
+        for future in as_completed(futures):
+            if future.exception() is not None:
+                print(f"[vm] {futures[future]} image failed: {future.exception()}", flush=True)
+    print(f"[vm] images built in {time.monotonic() - t0:.0f}s", flush=True)
 
 
 _reports_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -130,6 +165,16 @@ def kdump_image() -> GuestImage:
 @pytest.fixture(scope="session")
 def grub_image() -> GuestImage:
     return _image("grub")
+
+
+@pytest.fixture(scope="session")
+def ssh_image() -> GuestImage:
+    return _image("ssh")
+
+
+@pytest.fixture(scope="session")
+def trixiessh_image() -> GuestImage:
+    return _image("trixiessh")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness import Guest, GuestImage, build_image
+from harness import Guest, GuestImage
 from harness.images import NEW_KERNEL_VERSION as NEW
 from harness.qemu import free_port
 from tests.vm.summary import record
@@ -81,10 +81,12 @@ ROLLING = """\
 
 
 @pytest.fixture(scope="module")
-def fleet(project_disk: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(
+    ssh_image: GuestImage, project_disk: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fleet]:
     if shutil.which("ansible-playbook") is None:
         pytest.fail("ansible-core is not installed (pip install -e '.[test]')")
-    image: GuestImage = build_image("ssh")
+    image = ssh_image
     workdir = tmp_path_factory.mktemp("fleet")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     key = workdir / "id_ed25519"

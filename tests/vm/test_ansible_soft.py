@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Guest, build_image
+from harness import Guest, GuestImage
 from harness.images import TRIXIE
 from harness.qemu import free_port
 from tests.vm.summary import record
@@ -28,12 +28,12 @@ SOFT_ROLLING = ROLLING.replace("""    fastreboot_gate_delay: 2
 
 
 def test_role_auto_soft_reboots_a_host_whose_kernel_stays(
-    project_disk: Path, tmp_path: Path
+    trixiessh_image: GuestImage, project_disk: Path, tmp_path: Path
 ) -> None:
     if shutil.which("ansible-playbook") is None:
         pytest.fail("ansible-core is not installed (pip install -e '.[test]')")
     assert SOFT_ROLLING != ROLLING
-    image = build_image("trixiessh")
+    image = trixiessh_image
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     collections = tmp_path / "collections"
