@@ -264,6 +264,8 @@ def test_ansible_doc_shows_the_module_options(installed: Path) -> None:
     assert {"only_if_needed", "cold_fallback", "reboot_timeout", "poll_interval",
             "connect_timeout", "kernel", "state"} <= set(doc["options"])
     assert doc["options"]["cold_fallback"]["default"] is False
+    assert doc["options"]["kind"]["choices"] == ["auto", "kexec", "soft"]
+    assert doc["options"]["kind"]["default"] == "kexec"
     text = subprocess.run(["ansible-doc", "fastreboot.fastreboot.reboot_gate"],
                           capture_output=True, text=True, env=_env(installed), timeout=120,
                           check=True).stdout
