@@ -168,6 +168,11 @@ def grub_image() -> GuestImage:
 
 
 @pytest.fixture(scope="session")
+def grubsysv_image() -> GuestImage:
+    return _image("grubsysv")
+
+
+@pytest.fixture(scope="session")
 def ssh_image() -> GuestImage:
     return _image("ssh")
 

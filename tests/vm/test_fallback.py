@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from harness import Guest, GuestImage, build_image
+from harness import Guest, GuestImage
 from harness.images import NEW_KERNEL_VERSION as NEW
 from harness.images import OLD_KERNEL_VERSION as OLD
 from tests.vm.summary import record
@@ -163,13 +163,11 @@ def test_f2_a_good_fast_reboot_leaves_grub_as_it_was(grub_guest: Guest) -> None:
 
 
 def test_f3_sysvinit_falls_back_and_then_succeeds(
-    project_disk: Path, tmp_path: Path
+    grubsysv_image: GuestImage, project_disk: Path, tmp_path: Path
 ) -> None:
-    """F1 and F2 on sysvinit (image variant grubsysv), one guest, without the last
-    firmware reboot."""
-    image = build_image("grubsysv")
+    """F1 and F2 on sysvinit (image variant grubsysv), one guest."""
     guest = Guest(
-        image, tmp_path / "grubsysv", name="grubsysv", project_disk=project_disk,
+        grubsysv_image, tmp_path / "grubsysv", name="grubsysv", project_disk=project_disk,
         firmware="grub-menu", allow_reset=True,
     )
     try:
