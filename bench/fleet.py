@@ -263,7 +263,7 @@ def markdown(raw: dict[str, Any]) -> str:
         f"{raw['settings']['settle_s']:.0f} s of quiet), `serial: 1`, SSH pipelining on",
         "",
         *[f"- **{', '.join(a['methods'])} measured in a second run** ({a['date']}, commit "
-          f"{a['commit']}, right after this one on the same machine, same guests and "
+          f"{a['commit']}, right after this one on the same machine, same image and "
           "settings): in this run it had failed (see *Every run*); those methods are not "
           "alternated with the others" for a in raw.get("added_runs", [])],
         "",
