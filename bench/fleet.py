@@ -298,18 +298,17 @@ def markdown(raw: dict[str, Any]) -> str:
                   f"{'✓' if host_target <= 0.85 else '✗'} |"]
         if s.get("F", {}).get("wall"):
             lines.append(f"| R/F total | {ref['wall'] / s['F']['wall']:.2f} | |")
-    timelines = [h["timeline"] for m in raw["measurements"] if m["method"] == "R" and m.get("ok")
-                 for h in m["hosts"].values() if h.get("timeline")]
+    rs = [h for m in raw["measurements"] if m["method"] == "R" and m.get("ok")
+          for h in m["hosts"].values() if h.get("timeline")]
+    timelines = [h["timeline"] for h in rs]
     if timelines:
-        rs = [h for m in raw["measurements"] if m["method"] == "R" and m.get("ok")
-              for h in m["hosts"].values() if h.get("timeline")]
         lines += ["", "## Where a host's time goes in R (medians, seconds)", "",
                   "From the module's results and the record (the guest's clock placed on the "
                   "controller's by the module's return; ±0.5 s). *rest of the role*: the "
                   "host's time minus wait_s (the module runs before the launch: gate, plan, "
                   "load; and after: the record). *last attempt*: the one probe that saw the "
                   "host back (SSH handshake and command on the freshly booted guest).", "",
-                  "| host | wait_s (launch → back) | rest of the role | launch → reboot "
+                  "| per host | wait_s (launch → back) | rest of the role | launch → reboot "
                   "requested | record downtime (request → default.target) | services up → "
                   "back | last attempt |", "|---|---|---|---|---|---|---|"]
         lines.append("| " + " | ".join(str(_median(v)) for v in (
