@@ -195,10 +195,11 @@ def recorded_fast_reboot(
     assert last["state"] == "ok" and last["via_kexec"] is True, last
     assert (last["from_boot_id"], last["boot_id"]) == (before.boot_id, after.boot_id), last
     # The record spans request -> services up on the guest's clocks, the host's figure
-    # command sent -> READY. The record leaves out the plan and load before the request;
-    # the clocks of the two boots come from the whole-second RTC, so +-1 s between them.
+    # command sent -> READY. The record leaves out the plan and load before the request,
+    # whose length under TCG follows the host's load (no lower bound: that would time the
+    # emulator); the clocks of the two boots come from the whole-second RTC, so +-1 s.
     assert last["downtime_s"] is not None, last
-    assert downtime - 8 <= last["downtime_s"] <= downtime + 1.5, (downtime, last)
+    assert 0 < last["downtime_s"] <= downtime + 1.5, (downtime, last)
     if guest.run("test -d /var/log/journal", check=False).ok:  # the shutdown, from the journal
         assert last["phases"].get("shutdown_s", 0) > 0 and last["slowest_stop"], last
     return before, after, downtime, last
