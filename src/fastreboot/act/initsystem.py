@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 
 from fastreboot.act.effects import Effects
+from fastreboot.config.kdumpconf import DumpAction
 from fastreboot.config.own import RebootMethod
 from fastreboot.errors import CommandError, RebootError
 from fastreboot.plan import staged
@@ -95,10 +96,10 @@ def request_cold_reboot(effects: Effects, method: RebootMethod) -> None:
         raise RebootError(f"the init system refused the reboot: {error.message}") from error
 
 
-def request_power_action(effects: Effects, method: RebootMethod, action: str) -> None:
-    """After a crash dump: reboot through the firmware, halt or power off ("reboot",
-    "halt", "poweroff"). Nothing is loaded in a capture boot, so no kexec can happen."""
-    if action == "reboot":
+def request_power_action(effects: Effects, method: RebootMethod, action: DumpAction) -> None:
+    """After a crash dump: reboot through the firmware, halt or power off. Nothing is
+    loaded in a capture boot, so no kexec can happen."""
+    if action is DumpAction.REBOOT:
         request_cold_reboot(effects, method)
         return
     try:

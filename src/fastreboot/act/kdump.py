@@ -57,7 +57,7 @@ def save_or_fail(
         )
         if not isinstance(error, NoCrashDump):
             effects.sync()
-            request_power_action(effects, method, str(settings.failure_action))
+            request_power_action(effects, method, settings.failure_action)
         raise
     effects.log_event(f"kdump: dump saved in {directory}", severity=Severity.NOTICE)
     return directory
@@ -66,7 +66,7 @@ def save_or_fail(
 def finish(effects: Effects, settings: DumpSettings, method: RebootMethod) -> None:
     """The final_action after a saved dump (default: reboot through the firmware)."""
     effects.sync()
-    request_power_action(effects, method, str(settings.final_action))
+    request_power_action(effects, method, settings.final_action)
 
 
 def refuse_unless_loaded(root: SysRoot) -> None:
